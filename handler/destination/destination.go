@@ -1,0 +1,33 @@
+// Package destination defines where snapshots go: the Destination interface that
+// every backend implements, and Open, the one place that maps a target URL to a backend.
+//
+// To add a destination: write a package under handler/destination/ whose New returns a
+// Destination, add its scheme to Open in open.go, and run the conformance suite in
+// handler/destination/desttest against its real server.
+package destination
+
+import (
+	"context"
+	"io"
+)
+
+// A Destination stores snapshots under slash-separated names relative to its root
+// (the path of its target URL). Names come from package snapshot: relative, clean,
+// no "..", no leading "/", made of safe characters only.
+//
+// Implementations are used by one goroutine at a time.
+type Destination interface {
+	// String describes the destination for logs and reports: its target URL,
+	// never a secret.
+	String() string
+
+	// Save stores exactly size bytes read from r under name, creating missing
+	// folders and replacing what is there. It is atomic: whatever happens to this
+	// process or the connection, a reader of name sees the old content, no file,
+	// or all of the new content, never part of it. It fails if r fails or yields
+	// other than size bytes, and when ctx is done.
+	Save(ctx context.Context, name string, size int64, r io.Reader) error
+
+	// Close releases connections. The destination is not used afterwards.
+	Close() error
+}

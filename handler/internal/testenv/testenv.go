@@ -1,0 +1,39 @@
+// Package testenv lets tests demand their real peers: outside CI a missing peer
+// skips the test; in CI (CI=true) it fails it, so a green CI run means every
+// test ran against what it claims to.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// InCI reports whether the tests run in CI, where nothing may be skipped.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Need skips the test (fails it in CI) unless ok; why names what is missing.
+func Need(t testing.TB, ok bool, why string) {
+	t.Helper()
+	if ok {
+		return
+	}
+	if InCI() {
+		t.Fatalf("CI=true but %s", why)
+	}
+	t.Skipf("skipped: %s", why)
+}
+
+// NeedRoot needs uid 0 (network namespaces, sshd).
+func NeedRoot(t testing.TB) {
+	t.Helper()
+	Need(t, os.Geteuid() == 0, "the test needs root")
+}
+
+// NeedCommand needs an executable, by name or path, and returns its path.
+func NeedCommand(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	Need(t, err == nil, name+" is not installed (make test-deps installs it)")
+	return p
+}

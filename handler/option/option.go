@@ -1,0 +1,284 @@
+// Package option defines every cfgsnap option once: its name, default and help text.
+//
+// The same names are read from an event's "options" object (the event-handler
+// instance configuration), from an --options FILE.json of the same shape, and from
+// command-line flags, in that order of increasing precedence. Each source is applied
+// with Set; Config then holds the typed result.
+package option
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the typed result of all options. Zero values are never used: New fills
+// in every default first.
+type Config struct {
+	Targets []string
+
+	Source              string
+	SRCLI               string
+	JSONRPCURL          string
+	JSONRPCSocket       string
+	JSONRPCUser         string
+	JSONRPCPasswordFile string
+	CommitWait          time.Duration
+
+	Name    string
+	Comment string
+
+	NetNS string
+
+	Identities          []string
+	KnownHosts          string
+	HostKey             string
+	InsecureSkipHostKey bool
+	ConnectTimeout      time.Duration
+
+	SpoolDir      string
+	SpoolMaxCount int
+	SpoolMaxBytes int64
+
+	Debug bool
+
+	// Read by the event-handler script; parsed here so that typos fail loudly.
+	Binary        string
+	Sudo          string
+	RetryInterval time.Duration
+}
+
+// Option is one named setting.
+type Option struct {
+	Name    string
+	Default string // as the user would write it; "" means unset
+	Help    string
+	List    bool // may be given several times (values [ ... ] in the event handler)
+	Bool    bool // a flag without a value means true
+	// Script marks options that only the event-handler script reads.
+	Script bool
+	set    func(c *Config, vals []string) error
+}
+
+// NetNSAuto is the default of option netns: srbase-mgmt where it exists, else none.
+const NetNSAuto = "auto"
+
+// All returns the option definitions, sorted by name.
+func All() []Option {
+	opts := []Option{
+		{Name: "target", List: true,
+			Help: "where snapshots go; repeat for several: sftp://user@host[:port]/path, scp://user@host[:port]/path, file:///path",
+			set:  func(c *Config, v []string) error { c.Targets = v; return nil }},
+		{Name: "source", Default: "sr_cli",
+			Help: "where the running configuration and the commit list come from: sr_cli, jsonrpc, or file:PATH (e.g. file:/etc/opt/srlinux/checkpoint/checkpoint-0.json)",
+			set:  str(func(c *Config) *string { return &c.Source })},
+		{Name: "sr-cli", Default: "/usr/bin/sr_cli",
+			Help: "path of the sr_cli executable, for source sr_cli",
+			set:  str(func(c *Config) *string { return &c.SRCLI })},
+		{Name: "jsonrpc-url", Default: "http://127.0.0.1/jsonrpc",
+			Help: "JSON-RPC endpoint, for source jsonrpc; reached inside the network namespace",
+			set:  str(func(c *Config) *string { return &c.JSONRPCURL })},
+		{Name: "jsonrpc-socket",
+			Help: "unix socket of the JSON-RPC server (system json-rpc-server unix-socket); when set, jsonrpc-url's host is ignored",
+			set:  str(func(c *Config) *string { return &c.JSONRPCSocket })},
+		{Name: "jsonrpc-user", Default: "admin",
+			Help: "JSON-RPC basic-auth user",
+			set:  str(func(c *Config) *string { return &c.JSONRPCUser })},
+		{Name: "jsonrpc-password-file",
+			Help: "file holding the JSON-RPC password (first line); else $CFGSNAP_JSONRPC_PASSWORD",
+			set:  path(func(c *Config) *string { return &c.JSONRPCPasswordFile })},
+		{Name: "commit-wait", Default: "5",
+			Help: "seconds to wait for the newest commit to reach status complete before reading the configuration",
+			set:  seconds(func(c *Config) *time.Duration { return &c.CommitWait })},
+		{Name: "name", Default: "{host}/{host}_{time}_{user}.json",
+			Help: "file name template below the target path; fields {host} {time} {user} {date} {commit}; the result is sanitised and never leaves the target",
+			set:  str(func(c *Config) *string { return &c.Name })},
+		{Name: "comment",
+			Help: "comment recorded with a manual snapshot",
+			set:  str(func(c *Config) *string { return &c.Comment })},
+		{Name: "netns", Default: NetNSAuto,
+			Help: "network namespace for all network I/O, DNS included: auto (srbase-mgmt where /run/netns/srbase-mgmt exists), none, or a name",
+			set:  str(func(c *Config) *string { return &c.NetNS })},
+		{Name: "identity", Default: "~/.ssh/id_ed25519,~/.ssh/id_rsa", List: true,
+			Help: "SSH private key files, tried in order; missing default files are skipped",
+			set: func(c *Config, v []string) error {
+				c.Identities = nil
+				for _, s := range v {
+					for _, p := range strings.Split(s, ",") {
+						if p = strings.TrimSpace(p); p != "" {
+							c.Identities = append(c.Identities, ExpandHome(p))
+						}
+					}
+				}
+				return nil
+			}},
+		{Name: "known-hosts", Default: "~/.ssh/known_hosts",
+			Help: "OpenSSH known_hosts file that SSH host keys are checked against",
+			set:  path(func(c *Config) *string { return &c.KnownHosts })},
+		{Name: "host-key",
+			Help: "pinned SSH host key fingerprint (SHA256:... as ssh-keygen -lf prints); replaces known-hosts",
+			set:  str(func(c *Config) *string { return &c.HostKey })},
+		{Name: "insecure-skip-host-key", Default: "false", Bool: true,
+			Help: "accept any SSH host key (logs a warning on every connection); for labs only",
+			set:  boolean(func(c *Config) *bool { return &c.InsecureSkipHostKey })},
+		{Name: "connect-timeout", Default: "10",
+			Help: "seconds allowed for connecting and authenticating to a destination",
+			set:  seconds(func(c *Config) *time.Duration { return &c.ConnectTimeout })},
+		{Name: "spool-dir", Default: "/etc/opt/srlinux/cfgsnap",
+			Help: "folder for the job queue, undelivered snapshots and the last-run report",
+			set:  path(func(c *Config) *string { return &c.SpoolDir })},
+		{Name: "spool-max-count", Default: "100",
+			Help: "undelivered snapshots kept at most; the oldest is dropped (and logged) first",
+			set: func(c *Config, v []string) error {
+				n, err := strconv.Atoi(last(v))
+				if err != nil || n < 1 {
+					return fmt.Errorf("want a whole number of at least 1, got %q", last(v))
+				}
+				c.SpoolMaxCount = n
+				return nil
+			}},
+		{Name: "spool-max-bytes", Default: "64MiB",
+			Help: "bytes of undelivered snapshots kept at most (suffixes KiB, MiB, GiB); the oldest is dropped (and logged) first",
+			set: func(c *Config, v []string) error {
+				n, err := parseBytes(last(v))
+				if err != nil {
+					return err
+				}
+				c.SpoolMaxBytes = n
+				return nil
+			}},
+		{Name: "debug", Default: "false", Bool: true,
+			Help: "log each step to stderr (and the spool's worker.log)",
+			set:  boolean(func(c *Config) *bool { return &c.Debug })},
+		{Name: "binary", Default: "/usr/local/bin/cfgsnap", Script: true,
+			Help: "event-handler script: absolute path of the cfgsnap binary on the switch",
+			set:  str(func(c *Config) *string { return &c.Binary })},
+		{Name: "sudo", Default: "auto", Script: true,
+			Help: "event-handler script: run cfgsnap through sudo -n: true, false, or auto (true unless netns is none)",
+			set: func(c *Config, v []string) error {
+				switch s := last(v); s {
+				case "auto", "true", "false":
+					c.Sudo = s
+					return nil
+				default:
+					return fmt.Errorf("want auto, true or false, got %q", s)
+				}
+			}},
+		{Name: "retry-interval", Default: "60", Script: true,
+			Help: "event-handler script: seconds before the script reinvokes itself while snapshots wait in the spool; 0 turns retries off",
+			set:  seconds(func(c *Config) *time.Duration { return &c.RetryInterval })},
+	}
+	sort.Slice(opts, func(i, j int) bool { return opts[i].Name < opts[j].Name })
+	return opts
+}
+
+// Lookup returns the option called name.
+func Lookup(name string) (Option, bool) {
+	for _, o := range All() {
+		if o.Name == name {
+			return o, true
+		}
+	}
+	return Option{}, false
+}
+
+// New returns a Config holding every default.
+func New() *Config {
+	c := &Config{}
+	for _, o := range All() {
+		if o.Default == "" {
+			continue
+		}
+		vals := []string{o.Default}
+		if err := o.set(c, vals); err != nil {
+			panic("option " + o.Name + ": bad default: " + err.Error()) // a bug in the table above
+		}
+	}
+	return c
+}
+
+// Set applies the values given for option name. For a list option the values
+// replace the default (so repeating --target builds a list); for the others the
+// last value wins.
+func (c *Config) Set(name string, vals []string) error {
+	o, ok := Lookup(name)
+	if !ok {
+		return fmt.Errorf("unknown option %q (cfgsnap help lists them all)", name)
+	}
+	if len(vals) == 0 {
+		return fmt.Errorf("option %s: no value", name)
+	}
+	for _, v := range vals {
+		if strings.ContainsRune(v, 0) {
+			return fmt.Errorf("option %s: value contains a NUL byte", name)
+		}
+	}
+	if err := o.set(c, vals); err != nil {
+		return fmt.Errorf("option %s: %w", name, err)
+	}
+	return nil
+}
+
+// ExpandHome replaces a leading "~/" with the current user's home directory.
+func ExpandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return home + "/" + rest
+		}
+	}
+	return p
+}
+
+func last(v []string) string { return v[len(v)-1] }
+
+func str(field func(*Config) *string) func(*Config, []string) error {
+	return func(c *Config, v []string) error { *field(c) = last(v); return nil }
+}
+
+func path(field func(*Config) *string) func(*Config, []string) error {
+	return func(c *Config, v []string) error { *field(c) = ExpandHome(last(v)); return nil }
+}
+
+func boolean(field func(*Config) *bool) func(*Config, []string) error {
+	return func(c *Config, v []string) error {
+		b, err := strconv.ParseBool(last(v))
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", last(v))
+		}
+		*field(c) = b
+		return nil
+	}
+}
+
+func seconds(field func(*Config) *time.Duration) func(*Config, []string) error {
+	return func(c *Config, v []string) error {
+		f, err := strconv.ParseFloat(last(v), 64)
+		if err != nil || f < 0 || f > 86400 {
+			return fmt.Errorf("want seconds from 0 to 86400, got %q", last(v))
+		}
+		*field(c) = time.Duration(f * float64(time.Second))
+		return nil
+	}
+}
+
+func parseBytes(s string) (int64, error) {
+	mult := int64(1)
+	num := s
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			num, mult = n, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n < 1 || n > (1<<50)/mult {
+		return 0, fmt.Errorf("want a size in bytes such as 64MiB, got %q", s)
+	}
+	return n * mult, nil
+}
