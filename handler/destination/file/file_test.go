@@ -1,0 +1,70 @@
+package file_test
+
+import (
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cfgsnap/cfgsnap/handler/destination"
+	"github.com/cfgsnap/cfgsnap/handler/destination/desttest"
+	"github.com/cfgsnap/cfgsnap/handler/destination/file"
+)
+
+// readTree is what a user sees in the folder, hidden files included.
+func readTree(t *testing.T, root string) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(root, p)
+		files[filepath.ToSlash(rel)] = data
+		return err
+	})
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return files
+}
+
+func TestConformance(t *testing.T) {
+	desttest.Run(t, func(t *testing.T) (destination.Destination, func() map[string][]byte) {
+		root := filepath.Join(t.TempDir(), "backups", "srl")
+		d, err := file.New(&url.URL{Scheme: "file", Path: root})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d, func() map[string][]byte { return readTree(t, root) }
+	})
+}
+
+func TestPrivateModes(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "srl")
+	d, _ := file.New(&url.URL{Scheme: "file", Path: root})
+	if err := d.Save(t.Context(), "leaf1/x.json", 2, strings.NewReader("{}")); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]os.FileMode{filepath.Join(root, "leaf1"): 0o700 | fs.ModeDir, filepath.Join(root, "leaf1", "x.json"): 0o600} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode() != want {
+			t.Errorf("%s: mode %v, want %v (configs hold secrets)", p, st.Mode(), want)
+		}
+	}
+}
+
+func TestRejectsRelativeAndRemote(t *testing.T) {
+	for _, raw := range []string{"file:relative/dir", "file://server/share"} {
+		u, _ := url.Parse(raw)
+		if _, err := file.New(u); err == nil {
+			t.Errorf("%s: accepted", raw)
+		}
+	}
+}
