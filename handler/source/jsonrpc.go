@@ -1,0 +1,290 @@
+package source
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/option"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
+)
+
+// PasswordEnv holds the JSON-RPC password when option jsonrpc-password-file is not
+// set. An environment variable, unlike an argument, is not shown in the process list.
+const PasswordEnv = "CFGSNAP_JSONRPC_PASSWORD"
+
+// jsonRPC reads through SR Linux's JSON-RPC server (system json-rpc-server), using
+// the protocol of the learn.srlinux.dev JSON-RPC tutorial: one "get" per request,
+// one command per get, the answer in result[0].
+type jsonRPC struct {
+	endpoint string // the URL requests go to; never holds credentials
+	server   string // how messages name the server
+	user     string
+	password string // never in a message
+	client   *http.Client
+}
+
+func newJSONRPC(c *option.Config, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*jsonRPC, error) {
+	// Checked first, and without quoting the URL: user:password@ must not reach a
+	// message either.
+	if strings.Contains(c.JSONRPCURL, "@") {
+		return nil, fail.New(fail.Usage, "option jsonrpc-url holds credentials, which the process list would show: remove them and use jsonrpc-user with jsonrpc-password-file")
+	}
+	u, err := url.Parse(c.JSONRPCURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || (u.Host == "" && c.JSONRPCSocket == "") {
+		return nil, fail.New(fail.Usage, "option jsonrpc-url %q is not an http:// or https:// URL: write it like http://127.0.0.1/jsonrpc", c.JSONRPCURL)
+	}
+	password, err := readPassword(c.JSONRPCPasswordFile)
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{
+		// Proxy settings from the environment describe the default namespace, not
+		// the management network the server is in.
+		Proxy: nil,
+		// Source has no Close: no connection may outlive a request.
+		DisableKeepAlives: true,
+	}
+	j := &jsonRPC{user: c.JSONRPCUser, password: password}
+	if sock := c.JSONRPCSocket; sock != "" {
+		// A unix socket is a file: every network namespace reaches it the same way,
+		// so dial, which enters the management namespace, is not needed.
+		var d net.Dialer
+		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", sock)
+		}
+		// The socket speaks plain HTTP; only the URL's path matters.
+		u.Scheme, u.Host = "http", "localhost"
+		j.server = "unix socket " + sock
+	} else {
+		if dial == nil {
+			dial = (&net.Dialer{}).DialContext
+		}
+		tr.DialContext = dial
+		j.server = u.String()
+	}
+	j.endpoint = u.String()
+	j.client = &http.Client{
+		Transport: tr,
+		// A redirect would turn the POST into a GET; the server does not redirect.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return j, nil
+}
+
+// readPassword returns the first line of file, or $CFGSNAP_JSONRPC_PASSWORD when no
+// file is set. Its errors name the file, never its content.
+func readPassword(file string) (string, error) {
+	if file == "" {
+		return os.Getenv(PasswordEnv), nil
+	}
+	f, err := os.Open(file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fail.New(fail.Usage, "jsonrpc-password-file %s does not exist: fix the option or create the file", file)
+	case errors.Is(err, fs.ErrPermission):
+		return "", fail.New(fail.Permission, "cannot read jsonrpc-password-file %s: run cfgsnap with sudo or make the file readable by its user", file)
+	case err != nil:
+		return "", fail.New(fail.Usage, "reading jsonrpc-password-file %s: %v", file, err)
+	}
+	defer f.Close()
+	line, err := bufio.NewReader(f).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", fail.New(fail.Usage, "reading jsonrpc-password-file %s: %v", file, err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", fail.New(fail.Usage, "jsonrpc-password-file %s has an empty first line: put the password there", file)
+	}
+	return line, nil
+}
+
+// WriteConfig gets "/" from the running datastore and writes result[0] indented by
+// two spaces and ending in a newline: the server sends one long line, and a
+// snapshot is read through diffs, which need one value per line.
+func (j *jsonRPC) WriteConfig(ctx context.Context, w io.Writer) error {
+	return j.get(ctx, "/", "running", 0, func(dec *json.Decoder) error {
+		writeErr, badJSON := writeIndented(w, dec)
+		if writeErr != nil {
+			return passErr{writeErr}
+		}
+		return badJSON
+	})
+}
+
+// Commits gets "/system/configuration/commit" from the state datastore.
+func (j *jsonRPC) Commits(ctx context.Context) ([]snapshot.Commit, error) {
+	var commits []snapshot.Commit
+	err := j.get(ctx, "/system/configuration/commit", "state", maxCommitList, func(dec *json.Decoder) error {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return err
+		}
+		var err error
+		if commits, err = parseCommits(raw); err != nil {
+			return passErr{fail.New(fail.Source, "JSON-RPC server at %s sent no usable commit list (%v): check that it is SR Linux's", j.server, err)}
+		}
+		return nil
+	})
+	return commits, err
+}
+
+// passErr carries an error that get returns as it is, such as the destination's.
+type passErr struct{ err error }
+
+func (p passErr) Error() string { return p.err.Error() }
+
+type rpcCommand struct {
+	Path      string `json:"path"`
+	Datastore string `json:"datastore"`
+}
+
+type rpcRequest struct {
+	JSONRPC string `json:"jsonrpc"`
+	ID      int    `json:"id"`
+	Method  string `json:"method"`
+	Params  struct {
+		Commands []rpcCommand `json:"commands"`
+	} `json:"params"`
+}
+
+type rpcError struct {
+	Code    any    `json:"code"`
+	Message string `json:"message"`
+}
+
+// get posts one "get" of path and hands the decoder, positioned at result[0], to
+// result, which must read exactly that value and return a passErr for errors that
+// are not the answer's fault. limit > 0 bounds the response body.
+func (j *jsonRPC) get(ctx context.Context, path, datastore string, limit int64, result func(*json.Decoder) error) error {
+	body := rpcRequest{JSONRPC: "2.0", ID: 0, Method: "get"}
+	body.Params.Commands = []rpcCommand{{Path: path, Datastore: datastore}}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return fail.New(fail.Internal, "encoding a JSON-RPC request: %v", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, j.endpoint, bytes.NewReader(b))
+	if err != nil {
+		return fail.New(fail.Internal, "building a JSON-RPC request: %v", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if j.password != "" {
+		req.SetBasicAuth(j.user, j.password)
+	}
+	resp, err := j.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return j.timeout(ctx)
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text repeats the URL
+		}
+		return fail.New(fail.Source, "cannot reach the JSON-RPC server at %s (%v): check jsonrpc-url or jsonrpc-socket, and that system json-rpc-server is enabled", j.server, err)
+	}
+	defer resp.Body.Close()
+
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized && j.password == "":
+		return fail.New(fail.Source, "JSON-RPC server at %s wants credentials and none were given: set jsonrpc-password-file or $%s", j.server, PasswordEnv)
+	case resp.StatusCode == http.StatusUnauthorized:
+		return fail.New(fail.Source, "JSON-RPC server at %s refused the credentials of user %q: check jsonrpc-user and the password in jsonrpc-password-file or $%s", j.server, j.user, PasswordEnv)
+	case resp.StatusCode != http.StatusOK:
+		// The body may be a JSON-RPC error, which says more than the status.
+		var e struct{ Error *rpcError }
+		if b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10)); err == nil && json.Unmarshal(b, &e) == nil && e.Error != nil {
+			return j.refused(path, datastore, e.Error)
+		}
+		if ctx.Err() != nil {
+			return j.timeout(ctx)
+		}
+		return fail.New(fail.Source, "JSON-RPC server at %s answered %s to get %s: check jsonrpc-url", j.server, resp.Status, path)
+	}
+	var r io.Reader = resp.Body
+	if limit > 0 {
+		r = io.LimitReader(r, limit)
+	}
+	err = j.walk(json.NewDecoder(r), path, datastore, result)
+	var p passErr
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &p):
+		return p.err
+	case fail.KindOf(err) == fail.Source:
+		return err
+	case ctx.Err() != nil:
+		return j.timeout(ctx)
+	}
+	return fail.New(fail.Source, "JSON-RPC server at %s sent a broken answer to get %s (%v): check that jsonrpc-url points at SR Linux's /jsonrpc", j.server, path, err)
+}
+
+// walk reads the response object member by member, so that result[0] streams to
+// its consumer instead of being held.
+func (j *jsonRPC) walk(dec *json.Decoder, path, datastore string, result func(*json.Decoder) error) error {
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil {
+		return err
+	} else if tok != json.Delim('{') {
+		return errors.New("it is not a JSON-RPC response object")
+	}
+	seen := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case "result":
+			if tok, err := dec.Token(); err != nil {
+				return err
+			} else if tok != json.Delim('[') || !dec.More() {
+				return errors.New("its result is not a list of one value")
+			}
+			if err := result(dec); err != nil {
+				return err
+			}
+			seen = true
+			for dec.More() { // one command was sent, so one value is expected; skip extras
+				if err := dec.Decode(new(json.RawMessage)); err != nil {
+					return err
+				}
+			}
+			if _, err := dec.Token(); err != nil {
+				return err
+			}
+		case "error":
+			var e rpcError
+			if err := dec.Decode(&e); err != nil {
+				return err
+			}
+			return j.refused(path, datastore, &e)
+		default:
+			if err := dec.Decode(new(json.RawMessage)); err != nil {
+				return err
+			}
+		}
+	}
+	if !seen {
+		return errors.New("it holds neither result nor error")
+	}
+	return nil
+}
+
+func (j *jsonRPC) refused(path, datastore string, e *rpcError) error {
+	return fail.New(fail.Source, "JSON-RPC server at %s refused get %s from the %s datastore (error code %v): %q", j.server, path, datastore, e.Code, e.Message)
+}
+
+func (j *jsonRPC) timeout(ctx context.Context) error {
+	return fail.New(fail.Source, "JSON-RPC server at %s did not answer in time (%v): check that it is reachable in the management namespace, or raise the deadline", j.server, context.Cause(ctx))
+}
