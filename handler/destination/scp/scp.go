@@ -1,0 +1,323 @@
+// Package scp is the destination for SSH servers that offer no SFTP:
+// scp://user@host[:port]/path, spoken with the legacy SCP protocol, the server
+// side of which is `scp -t`.
+//
+// Paths map as for sftp:// targets: /srl is absolute, /~/srl is below the login
+// folder. Missing folders are created by the protocol itself (D records, 0700);
+// each snapshot is sent to a hidden temporary file (0600) beside its final name and
+// renamed over it by `mv -f`, so a reader never sees half a file. All of this runs
+// as one command line in the login shell, so the server needs a POSIX shell (sh,
+// bash, dash, ksh, zsh) with scp, mv and rm, as every Linux server has, and quiet
+// shell startup files: text they print breaks the protocol. SCP cannot sync the
+// file to disk before the rename; use sftp:// where a crash of the server itself
+// must not lose the newest snapshot.
+package scp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cfgsnap/cfgsnap/handler/destination"
+	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/sshclient"
+	"golang.org/x/crypto/ssh"
+)
+
+// grace is how long a failed or cancelled Save waits for the server to remove its
+// temporary file before the connection is cut.
+const grace = 3 * time.Second
+
+// Destination stores snapshots below a folder over SCP. It connects on the first
+// Save and keeps the connection for the next ones until Close, or until a Save
+// fails, after which the next Save connects afresh.
+type Destination struct {
+	url  string
+	root string
+	ssh  sshclient.Config
+	conn *ssh.Client
+}
+
+// New returns the destination for an scp:// URL. base carries the settings shared
+// by all SSH targets (sshclient.FromOptions, plus Dial and Warnf); the user and host
+// come from u. New does not connect.
+func New(u *url.URL, base sshclient.Config) (*Destination, error) {
+	if u.Scheme != "scp" {
+		return nil, fail.New(fail.Usage, "target %s is not an scp:// URL", u.Redacted())
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fail.New(fail.Usage, "target %s: an scp target takes no ?query or #fragment", u.Redacted())
+	}
+	c, err := base.ForURL(u)
+	if err != nil {
+		return nil, err
+	}
+	root, err := sshclient.RemotePath(u)
+	if err != nil {
+		return nil, err
+	}
+	return &Destination{url: u.Redacted(), root: root, ssh: c}, nil
+}
+
+// String is the target URL.
+func (d *Destination) String() string { return d.url }
+
+// Save sends r as a temporary file and renames it over name, in one remote command.
+func (d *Destination) Save(ctx context.Context, name string, size int64, r io.Reader) (err error) {
+	if err := ctx.Err(); err != nil {
+		return fail.New(fail.Deliver, "%s: saving %s: %w", d, name, err)
+	}
+	if d.conn == nil {
+		conn, err := sshclient.Dial(ctx, d.ssh)
+		if err != nil {
+			return fail.As(fail.Deliver, fmt.Errorf("%s: %w", d, err))
+		}
+		d.conn = conn
+	}
+	defer cutAfterGrace(ctx, d.conn)()
+	defer func() {
+		if err != nil {
+			// The connection may be broken; a fresh one costs little next time.
+			d.Close()
+			if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+				err = fmt.Errorf("%w (%w)", err, ctx.Err())
+			}
+			err = fail.As(fail.Deliver, fmt.Errorf("%s: saving %s: %w", d, name, err))
+		}
+	}()
+
+	final := path.Join(d.root, name)
+	tmp := path.Join(d.root, destination.TempName(name))
+	top, dirs := folders(path.Dir(final))
+	// The first rm drops a leftover of a crashed try, so that an aborted transfer
+	// never renames stale content into place; the last one cleans up after any
+	// failure, even when this connection is gone by then.
+	cmd := fmt.Sprintf("rm -f -- %[1]s; scp -r -t -- %[2]s && mv -f -- %[1]s %[3]s; s=$?; rm -f -- %[1]s; exit $s",
+		quote(tmp), quote(top), quote(final))
+
+	sess, err := d.conn.NewSession()
+	if err != nil {
+		return fmt.Errorf("opening a session: %w", err)
+	}
+	defer sess.Close()
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := sess.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	stderr := &capped{max: 2048}
+	sess.Stderr = stderr
+	if err := sess.Start(cmd); err != nil {
+		return fmt.Errorf("starting scp on the server: %w", err)
+	}
+
+	p := peer{w: stdin, r: bufio.NewReader(stdout)}
+	// An account whose ForceCommand runs sftp-server waits for SFTP packets
+	// forever: bound the wait for scp's greeting.
+	limit := d.ssh.Timeout
+	if limit <= 0 {
+		limit = 10 * time.Second
+	}
+	t := time.AfterFunc(limit, func() { sess.Close() })
+	err = p.ack()
+	if !t.Stop() {
+		return fmt.Errorf("no SCP reply within %v: the account may be limited to SFTP (a ForceCommand in sshd_config); use an sftp:// target", limit)
+	}
+	if err == nil {
+		err = p.send(ctx, dirs, path.Base(tmp), size, r)
+	}
+	if err != nil {
+		// Ending the input makes the server's scp stop, and the shell remove the
+		// temporary file; wait for that, but not forever.
+		stdin.Close()
+		t := time.AfterFunc(grace, func() { sess.Close() })
+		werr := sess.Wait()
+		t.Stop()
+		if errors.Is(err, errNoReply) {
+			return fmt.Errorf("scp on the server ended without a reply (%s): check that scp is installed there, or use an sftp:// target", exitText(werr, stderr))
+		}
+		return err
+	}
+	stdin.Close()
+	if err := sess.Wait(); err != nil {
+		return fmt.Errorf("renaming %s to %s failed (%s)", tmp, final, exitText(err, stderr))
+	}
+	return nil
+}
+
+// Close closes the connection, if any.
+func (d *Destination) Close() error {
+	if d.conn != nil {
+		d.conn.Close()
+		d.conn = nil
+	}
+	return nil
+}
+
+// folders splits dir into where scp -t starts, / or the login folder, and the
+// folders below it, which D records create where missing.
+func folders(dir string) (top string, names []string) {
+	top = "."
+	if strings.HasPrefix(dir, "/") {
+		top = "/"
+	}
+	for _, n := range strings.Split(strings.TrimPrefix(dir, "/"), "/") {
+		if n != "" && n != "." {
+			names = append(names, n)
+		}
+	}
+	return top, names
+}
+
+// quote makes s one single-quoted word for a POSIX shell: nothing in it expands.
+func quote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+var errNoReply = errors.New("no reply")
+
+// peer speaks the source side of the SCP protocol to the server's scp -t.
+type peer struct {
+	w io.Writer
+	r *bufio.Reader
+}
+
+// send, after the server's greeting, enters dirs (D records), sends one file (C record, data, a zero byte) and
+// leaves the folders again (E records). The server acknowledges each step.
+func (p peer) send(ctx context.Context, dirs []string, name string, size int64, r io.Reader) error {
+	for _, d := range dirs {
+		if err := p.record("D0700 0 " + d + "\n"); err != nil {
+			return err
+		}
+	}
+	if err := p.record(fmt.Sprintf("C0600 %d %s\n", size, name)); err != nil {
+		return err
+	}
+	if err := destination.Copy(ctx, p.w, r, size); err != nil {
+		return err
+	}
+	if err := p.record("\x00"); err != nil {
+		return err
+	}
+	for range dirs {
+		if err := p.record("E\n"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p peer) record(s string) error {
+	if _, err := io.WriteString(p.w, s); err != nil {
+		return fmt.Errorf("sending to scp on the server: %w", err)
+	}
+	return p.ack()
+}
+
+// ack reads the server's reply: a zero byte for OK, or 1 (error) or 2 (fatal)
+// followed by a message line.
+func (p peer) ack() error {
+	b, err := p.r.ReadByte()
+	if err != nil {
+		return errNoReply
+	}
+	if b == 0 {
+		return nil
+	}
+	line, _ := p.r.ReadString('\n')
+	line = strings.TrimSpace(printable(line, 200))
+	if b == 1 || b == 2 {
+		return fmt.Errorf("the server refused: %s", line)
+	}
+	return fmt.Errorf("the server sent %q instead of an SCP reply: either the account allows only SFTP (use an sftp:// target) or its shell startup files print text (make them quiet for non-interactive shells)",
+		printable(string(b)+line, 80))
+}
+
+// exitText describes how the remote command ended, for one line of error.
+func exitText(err error, stderr *capped) string {
+	var parts []string
+	var exit *ssh.ExitError
+	switch {
+	case errors.As(err, &exit):
+		parts = append(parts, fmt.Sprintf("exit status %d", exit.ExitStatus()))
+	case err != nil:
+		parts = append(parts, err.Error())
+	}
+	if s := stderr.String(); s != "" {
+		parts = append(parts, s)
+	}
+	if len(parts) == 0 {
+		return "no message"
+	}
+	return strings.Join(parts, ": ")
+}
+
+// capped keeps the first max bytes written to it: the server's stderr, for errors.
+type capped struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if room := c.max - len(c.b); room > 0 {
+		c.b = append(c.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+// String is the text in one line.
+func (c *capped) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Join(strings.Fields(printable(string(c.b), c.max)), " ")
+}
+
+// printable shortens s to n bytes and replaces control characters, so that what a
+// server sends cannot forge log lines.
+func printable(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// cutAfterGrace closes conn if ctx ends and the caller has not returned within
+// grace: a Save stuck on an unresponsive server then fails instead of hanging,
+// while one that notices the cancellation in time can still clean up. Call the
+// returned function when done.
+func cutAfterGrace(ctx context.Context, conn *ssh.Client) func() {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+		}
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			conn.Close()
+		}
+	}()
+	return func() { close(done) }
+}
