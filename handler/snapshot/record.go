@@ -1,0 +1,30 @@
+package snapshot
+
+import "time"
+
+// Record is the metadata that travels with a snapshot: it is stored next to the
+// spooled file, sent in reports, and holds the values that Name turns into a
+// file name. Field values are stored as received; only Name sanitises them.
+type Record struct {
+	Host       string    `json:"host"`
+	LastChange time.Time `json:"last_change,omitzero"` // system configuration last-change of the event
+	User       string    `json:"user"`                 // who made the change (newest commit's username)
+	Comment    string    `json:"comment,omitempty"`    // commit comment, or the comment of a manual snapshot
+	Commits    []Commit  `json:"commits,omitempty"`    // the commits this snapshot covers
+	Manual     bool      `json:"manual"`               // taken on request rather than by an event
+	Taken      time.Time `json:"taken"`                // when cfgsnap read the configuration
+	Name       string    `json:"name"`                 // file name below each target, from Name
+	Size       int64     `json:"size"`                 // bytes of the configuration
+	SHA256     string    `json:"sha256"`               // lower-case hex digest of the configuration
+}
+
+// timestampLayout has no colons (not allowed in every file system, and a drive
+// separator to some tools) and sorts as text in time order for years 0 to 9999.
+const timestampLayout = "20060102T150405.000Z"
+
+// Timestamp formats t in UTC as a sortable, file-system safe string that keeps
+// SR Linux's milliseconds, e.g. 20250920T110208.456Z, so that two commits in the
+// same second still get different names.
+func Timestamp(t time.Time) string {
+	return t.UTC().Format(timestampLayout)
+}

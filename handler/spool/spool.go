@@ -1,0 +1,425 @@
+// Package spool keeps cfgsnap's work on the switch's disk, in one folder, so
+// that nothing is lost when a run is cut short: the event-handler's ~10 s
+// window ends, the process is killed, or the switch reboots.
+//
+// The folder holds
+//
+//	jobs/          events waiting to be captured (0700, files 0600)
+//	snapshots/     undelivered snapshots: ID.json (the configuration) and
+//	               ID.meta (its snapshot.Record and the targets it has not
+//	               reached yet) (0700, files 0600)
+//	lock           held by the one worker that captures and delivers (0600)
+//	write.lock     held shared by every write in progress, see below (0600)
+//	status         the last run's one-line report (0600)
+//	captured       the last-change of the newest configuration captured (0600)
+//	pending        the number of undelivered snapshots (0644: the event-handler
+//	               script, which does not run as root, reads it to decide on retries)
+//
+// Every file appears whole or not at all: it is written to a temporary
+// ".tmp-*" file in the same folder, synced, renamed into place, and the folder
+// synced. A snapshot exists when its ID.meta exists, and ID.meta is only
+// written after ID.json is in place, so an entry never lacks its content.
+//
+// Writers that a kill interrupts leave temporary files and, rarely, a
+// configuration without its .meta. Open removes them, but only when no write
+// is in progress anywhere: every write holds write.lock shared, and Open
+// cleans up only if it can take it exclusively without waiting. A run that
+// cannot clean up leaves it to the next.
+//
+// AddJob, Jobs, Pending, Open and Status may run at any time, in any process.
+// Create (and its Writer), Delivered, RemoveJobs, SetStatus and SetCaptured
+// change what the worker owns: call them with the lock held (Lock or
+// TryLock), so that one process at a time does.
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cfgsnap/cfgsnap/handler/fail"
+)
+
+// Names inside the spool folder.
+const (
+	jobsDir      = "jobs"
+	snapsDir     = "snapshots"
+	lockFile     = "lock"
+	writeLock    = "write.lock"
+	statusFile   = "status"
+	capturedFile = "captured"
+	pendingFile  = "pending"
+	tmpPrefix    = ".tmp-"
+)
+
+// Spool is one spool folder. Its methods are safe for concurrent use by the
+// goroutines of one process; across processes, see the package comment.
+type Spool struct {
+	dir      string
+	maxCount int
+	maxBytes int64
+	logf     func(format string, args ...any)
+	now      func() time.Time // the clock behind IDs; tests turn it back
+
+	mu     sync.Mutex // serialises this process's changes to entries and the pending file
+	lastID int64      // the newest entry sequence this Spool handed out
+
+	// held keeps the worker lock's file reachable until unlock: were it only
+	// in the unlock closure, a caller that drops the closure would lose the
+	// lock silently when the garbage collector closes the file.
+	heldMu sync.Mutex
+	held   map[*os.File]bool
+}
+
+// Open opens the spool folder dir, creating it (0755, so that the pending file
+// can be read by a script not running as root) and its private subfolders
+// (0700) as needed, and removes what interrupted writes left behind.
+//
+// At most maxCount undelivered snapshots of at most maxBytes bytes in total
+// are kept; when a new snapshot would exceed either, the oldest are dropped
+// and each drop is reported through logf (which may be nil).
+func Open(dir string, maxCount int, maxBytes int64, logf func(format string, args ...any)) (*Spool, error) {
+	switch {
+	case dir == "":
+		return nil, fail.New(fail.Usage, "option spool-dir is empty; set it to a folder such as /etc/opt/srlinux/cfgsnap")
+	case maxCount < 1:
+		return nil, fail.New(fail.Usage, "option spool-max-count is %d; set it to at least 1", maxCount)
+	case maxBytes < 1:
+		return nil, fail.New(fail.Usage, "option spool-max-bytes is %d; set it to at least 1", maxBytes)
+	}
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	s := &Spool{dir: filepath.Clean(dir), maxCount: maxCount, maxBytes: maxBytes, logf: logf, now: time.Now}
+
+	fi, err := os.Stat(s.dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(s.dir, 0o755); err != nil {
+			return nil, osErr(err, "creating spool folder %s", s.dir)
+		}
+		// MkdirAll's mode is cut by the umask; the script needs to read pending.
+		if err := os.Chmod(s.dir, 0o755); err != nil {
+			return nil, osErr(err, "setting the mode of spool folder %s", s.dir)
+		}
+	case err != nil:
+		return nil, osErr(err, "opening spool folder %s", s.dir)
+	case !fi.IsDir():
+		return nil, fail.New(fail.Usage, "option spool-dir: %s is not a folder; point spool-dir at a folder", s.dir)
+	}
+	for _, sub := range []string{jobsDir, snapsDir} {
+		p := filepath.Join(s.dir, sub)
+		if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, osErr(err, "creating spool folder %s", p)
+		}
+		// Snapshots hold password hashes and keys: keep them private even if
+		// someone widened the folder's mode.
+		if err := os.Chmod(p, 0o700); err != nil {
+			return nil, osErr(err, "setting the mode of spool folder %s", p)
+		}
+	}
+	if err := s.recover(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Dir returns the spool folder.
+func (s *Spool) Dir() string { return s.dir }
+
+// recover removes leftovers of interrupted writes, brings the snapshots
+// within bounds and rewrites the pending count, if no write is in progress.
+func (s *Spool) recover() error {
+	f, err := s.openLockFile(writeLock)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil // someone is writing: their files are not leftovers
+		}
+		return osErr(err, "locking %s", f.Name())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	for _, sub := range []string{".", jobsDir, snapsDir} {
+		d := filepath.Join(s.dir, sub)
+		names, err := readNames(d)
+		if err != nil {
+			return err
+		}
+		removed := false
+		for _, name := range names {
+			if strings.HasPrefix(name, tmpPrefix) {
+				if err := remove(filepath.Join(d, name)); err != nil {
+					return err
+				}
+				removed = true
+			}
+		}
+		if removed {
+			if err := syncDir(d); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.removeOrphans(); err != nil {
+		return err
+	}
+	entries, err := s.list()
+	if err != nil {
+		return err
+	}
+	entries, err = s.enforceBounds(entries)
+	if err != nil {
+		return err
+	}
+	return s.writePending(len(entries))
+}
+
+// TryLock takes the worker lock if no other process or Spool holds it, and
+// returns at once either way. The operating system releases it when the
+// holder exits, however it exits.
+func (s *Spool) TryLock() (unlock func(), ok bool, err error) {
+	f, err := s.openLockFile(lockFile)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, false, nil
+		}
+		return nil, false, osErr(err, "locking %s", f.Name())
+	}
+	s.heldMu.Lock()
+	if s.held == nil {
+		s.held = map[*os.File]bool{}
+	}
+	s.held[f] = true
+	s.heldMu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.heldMu.Lock()
+			delete(s.held, f)
+			s.heldMu.Unlock()
+			f.Close() // closing releases the flock
+		})
+	}, true, nil
+}
+
+// Lock waits for the worker lock until ctx is done; it then fails with
+// fail.Busy.
+func (s *Spool) Lock(ctx context.Context) (unlock func(), err error) {
+	// flock cannot be interrupted by a context, so poll: a worker holds the
+	// lock for seconds, and a few milliseconds of delay do not matter.
+	wait := 5 * time.Millisecond
+	for {
+		unlock, ok, err := s.TryLock()
+		if err != nil || ok {
+			return unlock, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fail.New(fail.Busy, "spool %s is locked by another cfgsnap (%v); wait for it to finish or stop it", s.dir, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}
+
+// writing holds write.lock shared for as long as a write is in progress, so
+// that recover does not take the write's temporary files for leftovers.
+func (s *Spool) writing() (done func(), err error) {
+	f, err := s.openLockFile(writeLock)
+	if err != nil {
+		return nil, err
+	}
+	// Blocks only while recover runs, which is a few file removals.
+	if err := flock(f, syscall.LOCK_SH); err != nil {
+		f.Close()
+		return nil, osErr(err, "locking %s", f.Name())
+	}
+	var once sync.Once
+	return func() { once.Do(func() { f.Close() }) }, nil
+}
+
+func (s *Spool) openLockFile(name string) (*os.File, error) {
+	p := filepath.Join(s.dir, name)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, osErr(err, "opening lock file %s", p)
+	}
+	return f, nil
+}
+
+// flock retries on EINTR, which Go's signal handling can cause.
+func flock(f *os.File, how int) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
+// SetStatus records the one-line summary of this run for the next one to
+// show. Line breaks become spaces and the line is cut at 4 KiB.
+func (s *Spool) SetStatus(line string) error {
+	line = strings.Join(strings.Fields(strings.ToValidUTF8(line, "?")), " ")
+	if len(line) > 4096 {
+		line = strings.ToValidUTF8(line[:4096], "")
+	}
+	done, err := s.writing()
+	if err != nil {
+		return err
+	}
+	defer done()
+	return writeAtomic(s.dir, statusFile, []byte(line+"\n"), 0o600)
+}
+
+// Status returns the summary of the last run, or "" if none was recorded.
+func (s *Spool) Status() (string, error) {
+	b, err := os.ReadFile(filepath.Join(s.dir, statusFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", osErr(err, "reading the last run's status")
+	}
+	return strings.TrimRight(string(b), "\n"), nil
+}
+
+// SetCaptured records the last-change of the newest configuration captured,
+// so that a later event with the same last-change (a retry, a reload, the
+// event handler starting) can be recognised as bringing nothing new.
+func (s *Spool) SetCaptured(lastChange time.Time) error {
+	done, err := s.writing()
+	if err != nil {
+		return err
+	}
+	defer done()
+	return writeAtomic(s.dir, capturedFile, []byte(lastChange.UTC().Format(time.RFC3339Nano)+"\n"), 0o600)
+}
+
+// Captured returns what SetCaptured recorded last, or the zero time if nothing was.
+func (s *Spool) Captured() (time.Time, error) {
+	p := filepath.Join(s.dir, capturedFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, osErr(err, "reading the last captured change")
+	}
+	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b)))
+	if err != nil {
+		return time.Time{}, fail.New(fail.Internal, "spool: %s is damaged (%v); remove it", p, err)
+	}
+	return t, nil
+}
+
+// writeAtomic replaces dir/name with data, so that a reader (or a reboot)
+// sees the old or the new content, never part of it. The mode is set
+// explicitly: the umask must not hide the pending count from the script.
+func writeAtomic(dir, name string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(dir, tmpPrefix+name+"-*")
+	if err != nil {
+		return osErr(err, "writing %s", filepath.Join(dir, name))
+	}
+	tmp := f.Name()
+	err = func() error {
+		if _, err := f.Write(data); err != nil {
+			return err
+		}
+		if err := f.Chmod(perm); err != nil {
+			return err
+		}
+		return f.Sync()
+	}()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return osErr(err, "writing %s", filepath.Join(dir, name))
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes renames and removals in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return osErr(err, "opening folder %s", dir)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return osErr(err, "syncing folder %s", dir)
+	}
+	return nil
+}
+
+// readNames lists dir in name order.
+func readNames(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, osErr(err, "listing spool folder %s", dir)
+	}
+	names := make([]string, len(ents))
+	for i, e := range ents {
+		names[i] = e.Name()
+	}
+	return names, nil
+}
+
+// remove removes a file that may already be gone.
+func remove(p string) error {
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return osErr(err, "removing %s", p)
+	}
+	return nil
+}
+
+// osErr turns an operating-system error into one line that says what to do:
+// permission problems need sudo (or another spool-dir), the rest is
+// unexpected.
+func osErr(err error, format string, args ...any) error {
+	what := fmt.Sprintf(format, args...)
+	if errors.Is(err, fs.ErrPermission) {
+		return fail.New(fail.Permission, "spool: %s: %w; run cfgsnap with sudo or set spool-dir to a folder it may write", what, unwrapPath(err))
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fail.New(fail.Internal, "spool: %s: %w; free space there or lower spool-max-bytes", what, unwrapPath(err))
+	}
+	return fail.New(fail.Internal, "spool: %s: %w", what, unwrapPath(err))
+}
+
+// unwrapPath drops the operation and path of a *fs.PathError, which the
+// message already names.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
+}
