@@ -38,6 +38,7 @@ type Config struct {
 	HostKey             string
 	InsecureSkipHostKey bool
 	ConnectTimeout      time.Duration
+	DeliverTimeout      time.Duration
 
 	SpoolDir      string
 	SpoolMaxCount int
@@ -127,6 +128,9 @@ func All() []Option {
 		{Name: "connect-timeout", Default: "10",
 			Help: "seconds allowed for connecting and authenticating to a destination",
 			set:  seconds(func(c *Config) *time.Duration { return &c.ConnectTimeout })},
+		{Name: "deliver-timeout", Default: "120",
+			Help: "seconds one snapshot may take to reach one destination before the try is abandoned (it stays spooled)",
+			set:  seconds(func(c *Config) *time.Duration { return &c.DeliverTimeout })},
 		{Name: "spool-dir", Default: "/etc/opt/srlinux/cfgsnap",
 			Help: "folder for the job queue, undelivered snapshots and the last-run report",
 			set:  path(func(c *Config) *string { return &c.SpoolDir })},

@@ -6,6 +6,7 @@ package testenv
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -36,4 +37,38 @@ func NeedCommand(t testing.TB, name string) string {
 	p, err := exec.LookPath(name)
 	Need(t, err == nil, name+" is not installed (make test-deps installs it)")
 	return p
+}
+
+// Fixture returns the path of a real SR Linux sample in ../shared/fixtures/srlinux,
+// beside the repository, as CI and every developer checkout have it.
+func Fixture(t testing.TB, name string) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's folder")
+		}
+		dir = parent
+	}
+	p := filepath.Join(dir, "..", "shared", "fixtures", "srlinux", name)
+	_, err = os.Stat(p)
+	Need(t, err == nil, "fixture "+name+" is not in ../shared/fixtures/srlinux")
+	return p
+}
+
+// ReadFixture returns the content of a fixture.
+func ReadFixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(Fixture(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -1,0 +1,59 @@
+# cfgsnap: `make demo` and `make test` set up everything they need on a fresh machine.
+SHELL   := /bin/bash
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+GOBUILD := CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)'
+UPY     := eventhandler-scripts/upython
+
+.PHONY: build cross demo test test-deps vet fuzz bench clean
+
+## build: the static binary for this machine, bin/cfgsnap
+build:
+	$(GOBUILD) -o bin/cfgsnap ./cmd/cfgsnap
+
+## cross: static binaries for the switches, bin/cfgsnap-linux-{amd64,arm64}
+cross:
+	GOOS=linux GOARCH=amd64 $(GOBUILD) -o bin/cfgsnap-linux-amd64 ./cmd/cfgsnap
+	GOOS=linux GOARCH=arm64 $(GOBUILD) -o bin/cfgsnap-linux-arm64 ./cmd/cfgsnap
+
+$(UPY)/node_modules: $(UPY)/package-lock.json
+	npm ci --prefix $(UPY) --no-audit --no-fund --loglevel=error
+	touch $@
+
+## demo: a simulated commit through the real script (MicroPython) and binary to a local folder
+demo: build $(UPY)/node_modules
+	lab/sim/demo.sh
+
+## test-deps: what the tests' real peers need (OpenSSH, iproute2, Node, MicroPython)
+test-deps: $(UPY)/node_modules
+	@need=(); \
+	[ -x /usr/sbin/sshd ] || need+=(openssh-server); \
+	[ -x /usr/lib/openssh/sftp-server ] || need+=(openssh-sftp-server); \
+	command -v ssh-keygen >/dev/null || need+=(openssh-client); \
+	command -v ip >/dev/null || need+=(iproute2); \
+	command -v python3 >/dev/null || need+=(python3); \
+	if [ $${#need[@]} -gt 0 ]; then \
+		echo "installing $${need[*]}"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$${need[@]}" >/dev/null; \
+	fi
+
+vet:
+	@out=$$(gofmt -l cmd handler eventhandler-scripts lab); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	go vet ./...
+
+## test: every test, against real peers, with the race detector
+test: test-deps vet
+	go test -race -count=1 ./...
+
+## fuzz: a short run of each fuzz test
+fuzz:
+	go test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./handler/event
+	go test -run '^$$' -fuzz FuzzName -fuzztime 20s ./handler/snapshot
+	go test -run '^$$' -fuzz FuzzHostName -fuzztime 20s ./handler/snapshot
+
+## bench: benchmarks
+bench: test-deps
+	go test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin demo-out

@@ -1,0 +1,135 @@
+package handler
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/option"
+	"github.com/cfgsnap/cfgsnap/handler/spool"
+	"github.com/cfgsnap/cfgsnap/handler/target"
+)
+
+// report is what one run did, for its one line.
+type report struct {
+	captured   *spool.Entry
+	skipped    bool // the event's last-change was captured already
+	captureErr error
+	targets    []string          // in the order tried
+	delivered  map[string]int    // target -> snapshots delivered this run
+	failed     map[string]error  // target -> why it stopped
+	left       map[string]string // entry ID -> a target it still lacks, for errFor
+	pending    int
+}
+
+// deliver sends every pending snapshot to the targets it still lacks, oldest
+// first. A target that fails is not tried again this run, so snapshots reach each
+// destination in order; what is not delivered stays in the spool.
+func deliver(ctx context.Context, s *spool.Spool, c *option.Config, nw *network, env Env) report {
+	r := report{delivered: map[string]int{}, failed: map[string]error{}, left: map[string]string{}}
+	entries, err := s.Pending()
+	if err != nil {
+		r.captureErr = fail.As(fail.Internal, fmt.Errorf("reading the spool: %w", err))
+		return r
+	}
+	for _, e := range entries {
+		for _, t := range e.Targets {
+			if !slices.Contains(r.targets, t) {
+				r.targets = append(r.targets, t)
+			}
+		}
+	}
+	for _, t := range r.targets {
+		r.deliverTo(ctx, t, s, entries, c, nw, env)
+	}
+	if after, err := s.Pending(); err == nil {
+		r.pending = len(after)
+		for _, e := range after {
+			r.left[e.ID] = e.Targets[0]
+		}
+	}
+	return r
+}
+
+func (r *report) deliverTo(ctx context.Context, t string, s *spool.Spool, entries []spool.Entry, c *option.Config, nw *network, env Env) {
+	d, err := target.Open(t, target.Env{Config: c, Dial: nw.dial, Logf: env.logf})
+	if err != nil {
+		r.failed[t] = err
+		return
+	}
+	defer d.Close()
+	for _, e := range entries {
+		if !slices.Contains(e.Targets, t) {
+			continue
+		}
+		err := func() error {
+			f, err := s.Open(e)
+			if err != nil {
+				return fail.As(fail.Internal, err)
+			}
+			defer f.Close()
+			ctx, cancel := context.WithTimeout(ctx, c.DeliverTimeout)
+			defer cancel()
+			return d.Save(ctx, e.Record.Name, e.Record.Size, f)
+		}()
+		if err == nil {
+			err = s.Delivered(e, t)
+		}
+		if err != nil {
+			r.failed[t] = err
+			return
+		}
+		r.delivered[t]++
+	}
+}
+
+// line is the run's report: one line, shown in the instance state by the next
+// handle and printed by manual runs.
+func (r report) line() string {
+	var parts []string
+	switch {
+	case r.captureErr != nil:
+		parts = append(parts, "capture FAILED: "+r.captureErr.Error())
+	case r.captured != nil:
+		rec := r.captured.Record
+		by := rec.User
+		if by == "" {
+			by = "unknown"
+		}
+		parts = append(parts, fmt.Sprintf("captured %s (by %s)", rec.Name, by))
+	case r.skipped:
+		parts = append(parts, "configuration unchanged since the last capture")
+	}
+	for _, t := range r.targets {
+		if err, ok := r.failed[t]; ok {
+			parts = append(parts, fmt.Sprintf("%s FAILED after %d delivered: %v", redacted(t), r.delivered[t], err))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s ok (%d delivered)", redacted(t), r.delivered[t]))
+		}
+	}
+	parts = append(parts, fmt.Sprintf("%d pending", r.pending))
+	return strings.ReplaceAll(strings.Join(parts, "; "), "\n", " ")
+}
+
+// errFor says whether entry e reached all its targets: nil, or the first
+// failure of a target it still lacks, with what happens next.
+func (r report) errFor(e spool.Entry) error {
+	t, ok := r.left[e.ID]
+	if !ok {
+		return nil
+	}
+	err := r.failed[t]
+	if err == nil {
+		err = fmt.Errorf("not delivered")
+	}
+	return fail.As(fail.Deliver, fmt.Errorf("%s: %w; the snapshot stays spooled (%d pending): cfgsnap flush retries", redacted(t), err, r.pending))
+}
+
+func redacted(t string) string {
+	if u, err := target.Parse(t); err == nil {
+		return u.Redacted()
+	}
+	return "(bad target)"
+}

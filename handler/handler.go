@@ -1,0 +1,151 @@
+// Package handler runs cfgsnap's pipeline, which flows one way:
+//
+//	event -> snapshot -> spool -> destinations -> report
+//
+// Handle is what the event-handler script calls: it validates the event, queues it
+// durably in the spool and starts a detached worker, returning at once because
+// run-script blocks the instance and is killed after about 10 s. Work is that
+// worker: one at a time (the spool's lock), it coalesces the queued events into one
+// snapshot of the configuration as it is now, spools it, and delivers everything
+// pending. Snapshot and Flush are the same steps run by hand.
+package handler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/cfgsnap/cfgsnap/handler/event"
+	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/option"
+	"github.com/cfgsnap/cfgsnap/handler/spool"
+	"github.com/cfgsnap/cfgsnap/handler/target"
+)
+
+// Env is what the pipeline needs from the process running it.
+type Env struct {
+	// Logf receives progress and warnings: the worker's log file, or stderr with --debug.
+	Logf func(format string, args ...any)
+	// Now is the clock; tests may fix it.
+	Now func() time.Time
+	// Flags are the command-line flags Handle was given, handed on to the worker.
+	Flags []string
+	// Worker starts the detached worker for Handle; nil means StartWorker.
+	Worker func(c *option.Config, flags []string) error
+}
+
+func (e Env) now() time.Time {
+	if e.Now != nil {
+		return e.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (e Env) logf(format string, args ...any) {
+	if e.Logf != nil {
+		e.Logf(format, args...)
+	}
+}
+
+// WorkerLog is the worker's log file in the spool folder. It is cut back to
+// nothing when it passes maxLog, since /etc/opt on a switch is small.
+const (
+	WorkerLog = "worker.log"
+	maxLog    = 1 << 20
+)
+
+// Handle validates raw (the event-handler input), applies its options over c,
+// queues it and starts a worker. It returns the one line for the instance's state.
+func Handle(ctx context.Context, raw []byte, c *option.Config, env Env) (string, error) {
+	ev, err := event.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	if err := c.SetJSON(ev.Options); err != nil {
+		return "", fail.New(fail.Usage, "event options: %w", err)
+	}
+	if err := checkTargets(c); err != nil {
+		return "", err
+	}
+	s, err := openSpool(c, env)
+	if err != nil {
+		return "", err
+	}
+	if err := s.AddJob(raw); err != nil {
+		return "", fail.As(fail.Permission, fmt.Errorf("queueing the event in %s: %w", c.SpoolDir, err))
+	}
+	previous, _ := s.Status()
+	if previous == "" {
+		previous = "none"
+	}
+	start := env.Worker
+	if start == nil {
+		start = StartWorker
+	}
+	started := "worker started"
+	if err := start(c, env.Flags); err != nil {
+		// The job is safe in the spool; the next event or retry starts a worker.
+		started = "worker not started (" + err.Error() + "); the event stays queued"
+	}
+	return fmt.Sprintf("cfgsnap: queued last-change %s, %s; last run: %s",
+		ev.LastChange.Format("2006-01-02T15:04:05.000Z"), started, previous), nil
+}
+
+func checkTargets(c *option.Config) error {
+	if len(c.Targets) == 0 {
+		return fail.New(fail.Usage, "no target: set one, e.g. options object target value sftp://backup@10.0.0.5/srl (or --target by hand)")
+	}
+	for _, t := range c.Targets {
+		if _, err := target.Parse(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func openSpool(c *option.Config, env Env) (*spool.Spool, error) {
+	s, err := spool.Open(c.SpoolDir, c.SpoolMaxCount, c.SpoolMaxBytes, env.logf)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fail.New(fail.Permission, "%v: run cfgsnap as root (the script's sudo option) or set spool-dir", err)
+	}
+	return s, err
+}
+
+// StartWorker starts `cfgsnap work` detached: in its own session, so the event
+// handler neither waits for it nor kills it with the script, and with no stdio
+// of the script's, so run-script's pipes close as soon as Handle returns.
+// Its log goes to the spool's WorkerLog.
+func StartWorker(c *option.Config, flags []string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logPath := filepath.Join(c.SpoolDir, WorkerLog)
+	if st, err := os.Stat(logPath); err == nil && st.Size() > maxLog {
+		os.Truncate(logPath, 0)
+	}
+	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	args := append([]string{"work"}, flags...)
+	// The worker must find this spool, bounded as the event said, before it reads
+	// any event.
+	args = append(args, "--spool-dir", c.SpoolDir,
+		"--spool-max-count", fmt.Sprint(c.SpoolMaxCount),
+		"--spool-max-bytes", fmt.Sprint(c.SpoolMaxBytes))
+	cmd := exec.Command(self, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	return cmd.Process.Release()
+}

@@ -1,0 +1,98 @@
+// Package target turns a target URL into a Destination. Open's switch is the one
+// place that knows every scheme: to add a destination, add a case here.
+package target
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cfgsnap/cfgsnap/handler/destination"
+	"github.com/cfgsnap/cfgsnap/handler/destination/file"
+	"github.com/cfgsnap/cfgsnap/handler/destination/scp"
+	"github.com/cfgsnap/cfgsnap/handler/destination/sftp"
+	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/option"
+	"github.com/cfgsnap/cfgsnap/handler/sshclient"
+)
+
+// Env is what destinations need besides their URL.
+type Env struct {
+	Config *option.Config
+	// Dial opens connections inside the management namespace.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	Logf destination.Logf
+}
+
+// Retries within one run, before the snapshot is left to the spool.
+const (
+	tries      = 3
+	firstPause = time.Second
+)
+
+// Parse checks a target URL without connecting anywhere, so that `handle` can
+// refuse a bad target before it queues anything.
+func Parse(target string) (*url.URL, error) {
+	u, err := url.Parse(target)
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
+		return nil, fail.New(fail.Usage, "target %q is not a URL such as sftp://user@host/path or file:///path", redact(target))
+	}
+	if !known(u.Scheme) {
+		return nil, fail.New(fail.Usage, "target %s: unknown scheme %q; cfgsnap stores to %s", u.Redacted(), u.Scheme, schemeList())
+	}
+	if _, ok := u.User.Password(); ok {
+		return nil, fail.New(fail.Usage, "target %s: a password in the URL would show in the event-handler state; use a key file (option identity)", u.Redacted())
+	}
+	return u, nil
+}
+
+// forms lists what Open accepts, for error messages and help; keep it in step
+// with Open's switch.
+func forms() []string {
+	return []string{"sftp://user@host[:port]/path", "scp://user@host[:port]/path", "file:///path"}
+}
+
+func known(scheme string) bool {
+	for _, f := range forms() {
+		if strings.HasPrefix(f, scheme+":") {
+			return true
+		}
+	}
+	return false
+}
+
+func schemeList() string { return strings.Join(forms(), ", ") }
+
+// Open returns the destination for target, with retries and logging around it.
+func Open(target string, env Env) (destination.Destination, error) {
+	u, err := Parse(target)
+	if err != nil {
+		return nil, err
+	}
+	ssh := sshclient.FromOptions(env.Config)
+	ssh.Dial, ssh.Warnf = env.Dial, env.Logf
+	var d destination.Destination
+	switch u.Scheme {
+	case "sftp":
+		d, err = sftp.New(u, ssh)
+	case "scp":
+		d, err = scp.New(u, ssh)
+	case "file":
+		d, err = file.New(u)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return destination.WithLog(destination.WithRetry(d, tries, firstPause, env.Logf), env.Logf), nil
+}
+
+func redact(s string) string {
+	if i := strings.Index(s, "@"); i >= 0 {
+		if j := strings.Index(s, "://"); j >= 0 && j < i {
+			return s[:j+3] + "…" + s[i:]
+		}
+	}
+	return s
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# make demo: one simulated commit on this machine, end to end.
+#   the switch     lab/sim/sr_cli (a stand-in) serving a real SR Linux config from ../shared/fixtures
+#   the commit     user alice, comment "demo: describe ethernet-1/1", last-change = now
+#   the script     eventhandler-scripts/cfgsnap.py, run in real MicroPython (Node)
+#   the run-script its cmdline, run by /bin/sh exactly as returned
+#   the binary     bin/cfgsnap: handle returns at once, a detached worker delivers
+#   the target     file://demo-out/backups (no outside server needed)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+out=$root/demo-out
+fixture=$root/../shared/fixtures/srlinux/srl-config-dcf-leaf11.json
+[ -f "$fixture" ] || { echo "demo: $fixture not found: the repository must sit beside shared/" >&2; exit 1; }
+
+rm -rf "$out"
+mkdir -p "$out/switch"
+cp lab/sim/sr_cli "$out/switch/sr_cli"
+# The running configuration as `info from running / | as json` prints it: no _preamble.
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d.pop("_preamble",None); json.dump(d,open(sys.argv[2],"w"),indent=2)' \
+	"$fixture" "$out/switch/running.json"
+
+# The commit: the switch records it, then sets last-change.
+started=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+sleep 0.05
+last_change=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+cat >"$out/switch/commits.json" <<JSON
+{"system": {"configuration": {"commit": [
+  {"id": 1, "type": "shared", "name": "", "status": "complete", "comment": "", "username": "admin", "started": "2025-09-20T10:00:00.000Z", "ended": "2025-09-20T10:00:01.000Z"},
+  {"id": 2, "type": "shared", "name": "", "status": "complete", "comment": "demo: describe ethernet-1/1", "username": "alice", "started": "$started", "ended": "$last_change"}
+]}}}
+JSON
+
+# The event handler's input for this commit, with the instance's options.
+cat >"$out/input.json" <<JSON
+{"paths":[{"path":"system configuration last-change","value":"$last_change"}],"schemas":[{"path":"system configuration last-change"}],
+ "options":{"target":"file://$out/backups","source":"sr_cli","sr-cli":"$out/switch/sr_cli","netns":"none","binary":"$root/bin/cfgsnap","spool-dir":"$out/spool"}}
+JSON
+
+echo "== event handler: cfgsnap.py in MicroPython"
+output=$(node eventhandler-scripts/upython/run.mjs eventhandler-scripts/cfgsnap.py <"$out/input.json")
+echo "$output" | cut -c1-160
+cmdline=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["actions"][0]["run-script"]["cmdline"])' "$output")
+
+echo "== run-script: /bin/sh -c <cmdline>"
+t0=$(date +%s%N)
+/bin/sh -c "$cmdline"
+t1=$(date +%s%N)
+echo "   returned in $(( (t1 - t0) / 1000000 )) ms"
+
+echo "== waiting for the worker"
+for _ in $(seq 100); do
+	[ "$(cat "$out/spool/pending" 2>/dev/null)" = 0 ] && [ -n "$(find "$out/backups" -type f -name '*.json' 2>/dev/null)" ] && break
+	sleep 0.1
+done
+echo "== landed"
+found=0
+while IFS= read -r f; do
+	found=1
+	printf '   %s  %s bytes\n' "${f#"$out"/}" "$(stat -c %s "$f")"
+	if cmp -s "$f" "$out/switch/running.json"; then echo "   content: identical to the switch's running configuration"; else echo "   content: DIFFERS"; exit 1; fi
+done < <(find "$out/backups" -type f | sort)
+[ $found = 1 ] || { echo "   nothing; worker log:"; cat "$out/spool/worker.log" >&2; exit 1; }
+echo "== worker log"
+sed 's/^/   /' "$out/spool/worker.log"
