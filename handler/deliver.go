@@ -8,6 +8,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/option"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"github.com/cfgsnap/cfgsnap/handler/spool"
 	"github.com/cfgsnap/cfgsnap/handler/target"
 )
@@ -93,12 +94,7 @@ func (r report) line() string {
 	case r.captureErr != nil:
 		parts = append(parts, "capture FAILED: "+r.captureErr.Error())
 	case r.captured != nil:
-		rec := r.captured.Record
-		by := rec.User
-		if by == "" {
-			by = "unknown"
-		}
-		parts = append(parts, fmt.Sprintf("captured %s (by %s)", rec.Name, by))
+		parts = append(parts, "captured "+describe(r.captured.Record))
 	case r.skipped:
 		parts = append(parts, "configuration unchanged since the last capture")
 	}
@@ -111,6 +107,32 @@ func (r report) line() string {
 	}
 	parts = append(parts, fmt.Sprintf("%d pending", r.pending))
 	return strings.ReplaceAll(strings.Join(parts, "; "), "\n", " ")
+}
+
+// describe names a snapshot and who made it: every commit coalesced into it.
+func describe(rec snapshot.Record) string {
+	switch {
+	case rec.Manual:
+		return fmt.Sprintf("%s (manual, by %s)", rec.Name, orUnknown(rec.User))
+	case len(rec.Commits) == 0:
+		return fmt.Sprintf("%s (by %s)", rec.Name, orUnknown(rec.User))
+	}
+	var cs []string
+	for _, c := range rec.Commits {
+		cs = append(cs, fmt.Sprintf("%d by %s", c.ID, orUnknown(c.Username)))
+	}
+	word := "commit"
+	if len(cs) > 1 {
+		word = "commits"
+	}
+	return fmt.Sprintf("%s (%s %s)", rec.Name, word, strings.Join(cs, ", "))
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }
 
 // errFor says whether entry e reached all its targets: nil, or the first
