@@ -7,7 +7,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/handler/event"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
-	"github.com/cfgsnap/cfgsnap/handler/internal/testenv"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 )
 
 func TestRealInputs(t *testing.T) {

@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/fail"
-	"github.com/cfgsnap/cfgsnap/handler/internal/nstest"
-	"github.com/cfgsnap/cfgsnap/handler/internal/testenv"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/nstest"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 )
 
 // childEnv makes the test binary act as cfgsnap opening a namespace (see

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cfgsnap/cfgsnap/handler/internal/testenv"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 	"github.com/cfgsnap/cfgsnap/handler/option"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 )

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/fail"
-	"github.com/cfgsnap/cfgsnap/handler/internal/testenv"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 	"github.com/cfgsnap/cfgsnap/handler/option"
 )
 

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/fail"
-	"github.com/cfgsnap/cfgsnap/handler/internal/sshd"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/sshd"
 	"github.com/cfgsnap/cfgsnap/handler/option"
 	"github.com/cfgsnap/cfgsnap/handler/sshclient"
 	"golang.org/x/crypto/ssh"

@@ -16,7 +16,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/handler/destination/desttest"
 	"github.com/cfgsnap/cfgsnap/handler/destination/sftp"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
-	"github.com/cfgsnap/cfgsnap/handler/internal/sshd"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/sshd"
 	"github.com/cfgsnap/cfgsnap/handler/sshclient"
 )
 

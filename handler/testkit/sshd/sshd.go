@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cfgsnap/cfgsnap/handler/internal/testenv"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )

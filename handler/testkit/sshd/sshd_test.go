@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cfgsnap/cfgsnap/handler/internal/nstest"
-	"github.com/cfgsnap/cfgsnap/handler/internal/sshd"
-	"github.com/cfgsnap/cfgsnap/handler/internal/testenv"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/nstest"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/sshd"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 )
 
 // client runs an OpenSSH client program (ssh or sftp) against s with what the
