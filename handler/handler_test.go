@@ -20,7 +20,7 @@ import (
 // sw is a simulated switch: the stand-in sr_cli from lab/sim serving a running
 // configuration and a commit list that the test changes as commits happen.
 type sw struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	commits []snapshot.Commit
 	out     string // the file:// target's folder
