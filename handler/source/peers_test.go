@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 	"github.com/cfgsnap/cfgsnap/handler/option"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 )
 
 // The real peers these tests talk to: a stand-in sr_cli executable and an HTTP

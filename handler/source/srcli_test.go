@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/fail"
-	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 	"github.com/cfgsnap/cfgsnap/handler/option"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 )
 
 func openSRCLI(t *testing.T, bin string) Source {
