@@ -81,14 +81,16 @@ func NewConn[S any](t Target, grace time.Duration, start func(ctx context.Contex
 	return &Conn[S]{target: t, grace: grace, start: start, stop: stop}
 }
 
-// Save runs save over the connection, connecting first when there is none.
+// Save runs save over the connection, connecting first when there is none; name
+// is the snapshot save stores, for messages. It does not start once ctx has ended.
 //
 // If ctx ends and save has not returned within grace, the connection is closed:
 // a save stuck on an unresponsive server then fails instead of hanging, while one
 // that notices the cancellation in time can still clean up. If save fails, the
-// connection is dropped, and the error names the target and name, says why ctx
-// ended if save did not, and has kind fail.Deliver unless it has a kind already.
-// Errors from connecting keep their kind (fail.Trust for keys and host keys).
+// connection is dropped, and its error is given the target, the name and, where
+// it does not hold it already, ctx's error: a save cut short says why. Errors
+// from connecting are given the target. All are of kind fail.Deliver unless they
+// have a kind already, as those of Dial may (fail.Trust for keys and host keys).
 func (c *Conn[S]) Save(ctx context.Context, name string, save func(client *ssh.Client, s S) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return fail.New(fail.Deliver, "%s: saving %s: %w", c.target, name, err)
@@ -108,6 +110,9 @@ func (c *Conn[S]) Save(ctx context.Context, name string, save func(client *ssh.C
 	}()
 	return save(c.client, c.s)
 }
+
+// String is the target URL.
+func (c *Conn[S]) String() string { return c.target.URL }
 
 // Close closes the connection, if any. The next Save would connect afresh.
 func (c *Conn[S]) Close() error {

@@ -1,6 +1,10 @@
 // Package sshclient opens SSH connections to the hosts of sftp:// and scp:// targets:
 // authenticated with key files, and only after the server's host key has been
 // verified against known_hosts or a pinned fingerprint.
+//
+// It also holds what the destinations for both schemes share, so that each keeps
+// only its protocol: Target, a target taken apart, and Conn, a connection made on
+// the first Save, kept for the next ones, and cut when a cancelled Save hangs.
 package sshclient
 
 import (

@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/fail"
-	"github.com/cfgsnap/cfgsnap/handler/testkit/sshd"
 	"github.com/cfgsnap/cfgsnap/handler/option"
 	"github.com/cfgsnap/cfgsnap/handler/sshclient"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/sshd"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -329,17 +329,23 @@ func writeKeyFile(t *testing.T) string {
 	return writeFile(t, "id", string(pem.EncodeToMemory(block)))
 }
 
+// countDials makes c dial as it would without Dial, counting the connections.
+func countDials(c *sshclient.Config) *atomic.Int32 {
+	var n atomic.Int32
+	c.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		n.Add(1)
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	return &n
+}
+
 // Package netns supplies Config.Dial to reach servers inside the management
 // namespace: every connection must go through it.
 func TestDialerIsUsed(t *testing.T) {
 	s := sshd.New(t, sshd.Options{})
 	c := config(s)
-	var calls atomic.Int32
-	c.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		calls.Add(1)
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}
+	calls := countDials(&c)
 	if err := dial(t, c); err != nil {
 		t.Fatal(err)
 	}

@@ -13,25 +13,6 @@ import (
 	"github.com/cfgsnap/cfgsnap/handler/destination/file"
 )
 
-// readTree is what a user sees in the folder, hidden files included.
-func readTree(t *testing.T, root string) map[string][]byte {
-	t.Helper()
-	files := map[string][]byte{}
-	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(root, p)
-		files[filepath.ToSlash(rel)] = data
-		return err
-	})
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	return files
-}
-
 func TestConformance(t *testing.T) {
 	desttest.Run(t, func(t *testing.T) (destination.Destination, func() map[string][]byte) {
 		root := filepath.Join(t.TempDir(), "backups", "srl")
@@ -39,7 +20,7 @@ func TestConformance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return d, func() map[string][]byte { return readTree(t, root) }
+		return d, func() map[string][]byte { return desttest.ReadTree(t, root) }
 	})
 }
 

@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/destination"
-	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/sshclient"
 	"golang.org/x/crypto/ssh"
 )
@@ -39,60 +38,36 @@ const grace = 3 * time.Second
 // Save and keeps the connection for the next ones until Close, or until a Save
 // fails, after which the next Save connects afresh.
 type Destination struct {
-	url  string
-	root string
-	ssh  sshclient.Config
-	conn *ssh.Client
+	root    string
+	timeout time.Duration // the connect timeout, which also bounds the wait for scp's greeting
+	conn    *sshclient.Conn[struct{}]
 }
 
 // New returns the destination for an scp:// URL. base carries the settings shared
 // by all SSH targets (sshclient.FromOptions, plus Dial and Warnf); the user and host
 // come from u. New does not connect.
 func New(u *url.URL, base sshclient.Config) (*Destination, error) {
-	if u.Scheme != "scp" {
-		return nil, fail.New(fail.Usage, "target %s is not an scp:// URL", u.Redacted())
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fail.New(fail.Usage, "target %s: an scp target takes no ?query or #fragment", u.Redacted())
-	}
-	c, err := base.ForURL(u)
+	t, err := sshclient.ParseTarget(u, "scp", base)
 	if err != nil {
 		return nil, err
 	}
-	root, err := sshclient.RemotePath(u)
-	if err != nil {
-		return nil, err
-	}
-	return &Destination{url: u.Redacted(), root: root, ssh: c}, nil
+	// SCP keeps nothing on the connection: each Save runs a command of its own.
+	conn := sshclient.NewConn[struct{}](t, grace, nil, nil)
+	return &Destination{root: t.Root, timeout: t.Config.Timeout, conn: conn}, nil
 }
 
 // String is the target URL.
-func (d *Destination) String() string { return d.url }
+func (d *Destination) String() string { return d.conn.String() }
 
 // Save sends r as a temporary file and renames it over name, in one remote command.
-func (d *Destination) Save(ctx context.Context, name string, size int64, r io.Reader) (err error) {
-	if err := ctx.Err(); err != nil {
-		return fail.New(fail.Deliver, "%s: saving %s: %w", d, name, err)
-	}
-	if d.conn == nil {
-		conn, err := sshclient.Dial(ctx, d.ssh)
-		if err != nil {
-			return fail.As(fail.Deliver, fmt.Errorf("%s: %w", d, err))
-		}
-		d.conn = conn
-	}
-	defer cutAfterGrace(ctx, d.conn)()
-	defer func() {
-		if err != nil {
-			// The connection may be broken; a fresh one costs little next time.
-			d.Close()
-			if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-				err = fmt.Errorf("%w (%w)", err, ctx.Err())
-			}
-			err = fail.As(fail.Deliver, fmt.Errorf("%s: saving %s: %w", d, name, err))
-		}
-	}()
+func (d *Destination) Save(ctx context.Context, name string, size int64, r io.Reader) error {
+	return d.conn.Save(ctx, name, func(conn *ssh.Client, _ struct{}) error {
+		return d.save(ctx, conn, name, size, r)
+	})
+}
 
+// save runs the remote command of one Save over conn.
+func (d *Destination) save(ctx context.Context, conn *ssh.Client, name string, size int64, r io.Reader) error {
 	final := path.Join(d.root, name)
 	tmp := path.Join(d.root, destination.TempName(name))
 	top, dirs := folders(path.Dir(final))
@@ -102,7 +77,7 @@ func (d *Destination) Save(ctx context.Context, name string, size int64, r io.Re
 	cmd := fmt.Sprintf("rm -f -- %[1]s; scp -r -t -- %[2]s && mv -f -- %[1]s %[3]s; s=$?; rm -f -- %[1]s; exit $s",
 		quote(tmp), quote(top), quote(final))
 
-	sess, err := d.conn.NewSession()
+	sess, err := conn.NewSession()
 	if err != nil {
 		return fmt.Errorf("opening a session: %w", err)
 	}
@@ -124,7 +99,7 @@ func (d *Destination) Save(ctx context.Context, name string, size int64, r io.Re
 	p := peer{w: stdin, r: bufio.NewReader(stdout)}
 	// An account whose ForceCommand runs sftp-server waits for SFTP packets
 	// forever: bound the wait for scp's greeting.
-	limit := d.ssh.Timeout
+	limit := d.timeout
 	if limit <= 0 {
 		limit = 10 * time.Second
 	}
@@ -156,13 +131,7 @@ func (d *Destination) Save(ctx context.Context, name string, size int64, r io.Re
 }
 
 // Close closes the connection, if any.
-func (d *Destination) Close() error {
-	if d.conn != nil {
-		d.conn.Close()
-		d.conn = nil
-	}
-	return nil
-}
+func (d *Destination) Close() error { return d.conn.Close() }
 
 // folders splits dir into where scp -t starts, / or the login folder, and the
 // folders below it, which D records create where missing.
@@ -297,27 +266,4 @@ func printable(s string, n int) string {
 		}
 		return r
 	}, s)
-}
-
-// cutAfterGrace closes conn if ctx ends and the caller has not returned within
-// grace: a Save stuck on an unresponsive server then fails instead of hanging,
-// while one that notices the cancellation in time can still clean up. Call the
-// returned function when done.
-func cutAfterGrace(ctx context.Context, conn *ssh.Client) func() {
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-done:
-			return
-		case <-ctx.Done():
-		}
-		t := time.NewTimer(grace)
-		defer t.Stop()
-		select {
-		case <-done:
-		case <-t.C:
-			conn.Close()
-		}
-	}()
-	return func() { close(done) }
 }

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/destination"
-	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/sshclient"
 	pkgsftp "github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -34,70 +33,51 @@ const grace = 3 * time.Second
 // the first Save and keeps the connection for the next ones until Close, or until
 // a Save fails, after which the next Save connects afresh.
 type Destination struct {
-	url    string
-	root   string
-	ssh    sshclient.Config
-	conn   *ssh.Client
-	client *pkgsftp.Client
+	root string
+	conn *sshclient.Conn[*pkgsftp.Client]
 }
 
 // New returns the destination for an sftp:// URL. base carries the settings
 // shared by all SSH targets (sshclient.FromOptions, plus Dial and Warnf); the
 // user and host come from u. New does not connect.
 func New(u *url.URL, base sshclient.Config) (*Destination, error) {
-	if u.Scheme != "sftp" {
-		return nil, fail.New(fail.Usage, "target %s is not an sftp:// URL", u.Redacted())
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fail.New(fail.Usage, "target %s: an sftp target takes no ?query or #fragment", u.Redacted())
-	}
-	c, err := base.ForURL(u)
+	t, err := sshclient.ParseTarget(u, "sftp", base)
 	if err != nil {
 		return nil, err
 	}
-	root, err := sshclient.RemotePath(u)
-	if err != nil {
-		return nil, err
+	start := func(ctx context.Context, conn *ssh.Client) (*pkgsftp.Client, error) {
+		return startSFTP(ctx, conn, t.Config.Timeout)
 	}
-	return &Destination{url: u.Redacted(), root: root, ssh: c}, nil
+	stop := func(c *pkgsftp.Client) { c.Close() }
+	return &Destination{root: t.Root, conn: sshclient.NewConn(t, grace, start, stop)}, nil
 }
 
 // String is the target URL.
-func (d *Destination) String() string { return d.url }
+func (d *Destination) String() string { return d.conn.String() }
 
 // Save streams r to a temporary file, syncs it and renames it over name.
-func (d *Destination) Save(ctx context.Context, name string, size int64, r io.Reader) (err error) {
-	if err := ctx.Err(); err != nil {
-		return fail.New(fail.Deliver, "%s: saving %s: %w", d, name, err)
-	}
-	if err := d.connect(ctx); err != nil {
-		return err
-	}
-	defer cutAfterGrace(ctx, d.conn)()
-	defer func() {
-		if err != nil {
-			// The connection may be broken; a fresh one costs little next time.
-			d.disconnect()
-			if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-				err = fmt.Errorf("%w (%w)", err, ctx.Err())
-			}
-			err = fail.As(fail.Deliver, fmt.Errorf("%s: saving %s: %w", d, name, err))
-		}
-	}()
+func (d *Destination) Save(ctx context.Context, name string, size int64, r io.Reader) error {
+	return d.conn.Save(ctx, name, func(conn *ssh.Client, client *pkgsftp.Client) error {
+		final := path.Join(d.root, name)
+		tmp := path.Join(d.root, destination.TempName(name))
+		return save(ctx, conn, client, final, tmp, size, r)
+	})
+}
 
-	final := path.Join(d.root, name)
-	tmp := path.Join(d.root, destination.TempName(name))
-	if err := d.mkdirAll(path.Dir(final)); err != nil {
+// save writes r to tmp, syncs it and renames it over final, with client, which
+// runs over conn.
+func save(ctx context.Context, conn *ssh.Client, client *pkgsftp.Client, final, tmp string, size int64, r io.Reader) (err error) {
+	if err := mkdirAll(client, path.Dir(final)); err != nil {
 		return err
 	}
-	f, err := d.client.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	f, err := client.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", tmp, err)
 	}
 	defer func() {
 		if err != nil {
 			f.Close()
-			d.removeBounded(tmp)
+			removeBounded(conn, client, tmp)
 		}
 	}()
 	if err := f.Chmod(0o600); err != nil && !unsupported(err) {
@@ -114,7 +94,7 @@ func (d *Destination) Save(ctx context.Context, name string, size int64, r io.Re
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("closing %s: %w", tmp, err)
 	}
-	if err := d.client.PosixRename(tmp, final); err != nil {
+	if err := client.PosixRename(tmp, final); err != nil {
 		if unsupported(err) {
 			return fmt.Errorf("renaming %s over %s: the server lacks posix-rename@openssh.com, which an atomic replace needs; use an scp:// target", tmp, final)
 		}
@@ -125,8 +105,8 @@ func (d *Destination) Save(ctx context.Context, name string, size int64, r io.Re
 
 // mkdirAll creates dir and its missing parents, 0700. Unlike the sftp package's
 // MkdirAll it sets the mode: servers create folders world-readable.
-func (d *Destination) mkdirAll(dir string) error {
-	st, err := d.client.Stat(dir)
+func mkdirAll(client *pkgsftp.Client, dir string) error {
+	st, err := client.Stat(dir)
 	switch {
 	case err == nil && st.IsDir():
 		return nil
@@ -136,18 +116,18 @@ func (d *Destination) mkdirAll(dir string) error {
 		return fmt.Errorf("checking folder %s: %w", dir, err)
 	}
 	if parent := path.Dir(dir); parent != dir {
-		if err := d.mkdirAll(parent); err != nil {
+		if err := mkdirAll(client, parent); err != nil {
 			return err
 		}
 	}
-	if err := d.client.Mkdir(dir); err != nil {
+	if err := client.Mkdir(dir); err != nil {
 		// Another writer may have made it meanwhile.
-		if st, serr := d.client.Stat(dir); serr == nil && st.IsDir() {
+		if st, serr := client.Stat(dir); serr == nil && st.IsDir() {
 			return nil
 		}
 		return fmt.Errorf("creating folder %s: %w", dir, err)
 	}
-	if err := d.client.Chmod(dir, 0o700); err != nil && !unsupported(err) {
+	if err := client.Chmod(dir, 0o700); err != nil && !unsupported(err) {
 		return fmt.Errorf("making folder %s private: %w", dir, err)
 	}
 	return nil
@@ -156,23 +136,17 @@ func (d *Destination) mkdirAll(dir string) error {
 // removeBounded removes a temporary file, giving up (and cutting the connection)
 // if the server does not answer: the leftover is hidden, and the next try of the
 // same name overwrites it.
-func (d *Destination) removeBounded(tmp string) {
-	conn := d.conn
+func removeBounded(conn *ssh.Client, client *pkgsftp.Client, tmp string) {
 	t := time.AfterFunc(grace, func() { conn.Close() })
 	defer t.Stop()
-	_ = d.client.Remove(tmp)
+	_ = client.Remove(tmp)
 }
 
-func (d *Destination) connect(ctx context.Context) error {
-	if d.client != nil {
-		return nil
-	}
-	conn, err := sshclient.Dial(ctx, d.ssh)
-	if err != nil {
-		return fail.As(fail.Deliver, fmt.Errorf("%s: %w", d, err))
-	}
+// startSFTP starts the SFTP subsystem on conn. Its errors say what the user can
+// do; Conn adds the target.
+func startSFTP(ctx context.Context, conn *ssh.Client, timeout time.Duration) (*pkgsftp.Client, error) {
 	// Starting the subsystem knows no context or timeout of its own.
-	limit := d.ssh.Timeout
+	limit := timeout
 	if limit <= 0 {
 		limit = grace
 	}
@@ -182,52 +156,16 @@ func (d *Destination) connect(ctx context.Context) error {
 	t.Stop()
 	stop()
 	if err != nil {
-		conn.Close()
 		if ctx.Err() != nil {
-			return fail.New(fail.Deliver, "%s: starting SFTP: %w", d, ctx.Err())
+			return nil, fmt.Errorf("starting SFTP: %w", ctx.Err())
 		}
-		return fail.New(fail.Deliver, "%s: the server did not start SFTP (%v): enable its sftp subsystem, or use an scp:// target", d, err)
+		return nil, fmt.Errorf("the server did not start SFTP (%v): enable its sftp subsystem, or use an scp:// target", err)
 	}
-	d.conn, d.client = conn, client
-	return nil
-}
-
-func (d *Destination) disconnect() {
-	if d.client != nil {
-		d.client.Close()
-		d.conn.Close()
-	}
-	d.client, d.conn = nil, nil
+	return client, nil
 }
 
 // Close closes the connection, if any.
-func (d *Destination) Close() error {
-	d.disconnect()
-	return nil
-}
-
-// cutAfterGrace closes conn if ctx ends and the caller has not returned within
-// grace: a Save stuck on an unresponsive server then fails instead of hanging,
-// while one that notices the cancellation in time can still clean up. Call the
-// returned function when done.
-func cutAfterGrace(ctx context.Context, conn *ssh.Client) func() {
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-done:
-			return
-		case <-ctx.Done():
-		}
-		t := time.NewTimer(grace)
-		defer t.Stop()
-		select {
-		case <-done:
-		case <-t.C:
-			conn.Close()
-		}
-	}()
-	return func() { close(done) }
-}
+func (d *Destination) Close() error { return d.conn.Close() }
 
 func unsupported(err error) bool {
 	var se *pkgsftp.StatusError
