@@ -16,9 +16,15 @@ fixture=$root/../shared/fixtures/srlinux/srl-config-dcf-leaf11.json
 rm -rf "$out"
 mkdir -p "$out/switch"
 cp lab/sim/sr_cli "$out/switch/sr_cli"
-# The running configuration as `info from running / | as json` prints it: no _preamble.
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d.pop("_preamble",None); json.dump(d,open(sys.argv[2],"w"),indent=2)' \
-	"$fixture" "$out/switch/running.json"
+# The running configuration as `info from running / | as json` prints it: no
+# _preamble. The fixture sets no host-name; the switch is called leaf11.
+python3 - "$fixture" "$out/switch/running.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d.pop("_preamble", None)
+d["srl_nokia-system:system"]["srl_nokia-system-name:name"] = {"host-name": "leaf11"}
+json.dump(d, open(sys.argv[2], "w"), indent=2)
+PY
 
 # The commit: the switch records it, then sets last-change.
 started=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
@@ -40,7 +46,7 @@ JSON
 echo "== event handler: cfgsnap.py in MicroPython"
 output=$(node eventhandler-scripts/upython/run.mjs eventhandler-scripts/cfgsnap.py <"$out/input.json")
 echo "$output" | cut -c1-160
-cmdline=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["actions"][0]["run-script"]["cmdline"])' "$output")
+cmdline=$(python3 -c 'import json,sys; print([a["run-script"]["cmdline"] for a in json.loads(sys.argv[1])["actions"] if "run-script" in a][0])' "$output")
 
 echo "== run-script: /bin/sh -c <cmdline>"
 t0=$(date +%s%N)

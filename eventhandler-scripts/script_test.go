@@ -1,0 +1,627 @@
+// Package script tests cfgsnap.py, the SR Linux event-handler script, under
+// real MicroPython (the WebAssembly port through Node: upython/run.mjs) and
+// under CPython (testdata/run_cpython.py), holding both to the same assertions.
+//
+// Each interpreter gets every case in one batch run (a fresh interpreter per
+// case), so the whole suite costs two process starts plus the checks.
+package script
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
+)
+
+const (
+	script        = "cfgsnap.py"
+	sudoPrefix    = "/usr/bin/sudo -n "
+	defaultBinary = "/usr/local/bin/cfgsnap"
+	npmPackage    = "upython/node_modules/@micropython/micropython-webassembly-pyscript/package.json"
+)
+
+var (
+	cmdlineRE = regexp.MustCompile(`^(/usr/bin/sudo -n )?/[A-Za-z0-9/._+-]+ handle [0-9a-f]+$`)
+	safePath  = regexp.MustCompile(`^/[A-Za-z0-9/._+-]+$`)
+)
+
+// TestMain doubles as the stand-in cfgsnap: started through a symlink named
+// cfgsnap, the test binary records its argv beside itself and exits.
+func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == "cfgsnap" {
+		b, _ := json.Marshal(os.Args)
+		if err := os.WriteFile(filepath.Join(filepath.Dir(os.Args[0]), "argv.json"), b, 0o644); err != nil {
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// testCase is one input and what both interpreters must make of it.
+type testCase struct {
+	name   string
+	input  string
+	mirror []string // host folders MicroPython must see (spool folders)
+
+	run     bool   // a run-script action is returned
+	binary  string // the binary it starts
+	sudo    bool   // through /usr/bin/sudo -n
+	delay   int    // reinvoke-with-delay in ms; 0: none
+	printed string // "": the script prints nothing; else its one line contains this
+}
+
+// result is what a runner reports for one case.
+type result struct {
+	Output  *string `json:"output"`
+	Printed string  `json:"printed"`
+	Error   *string `json:"error"`
+}
+
+type interpreter struct {
+	name string
+	argv func(t *testing.T) []string // the batch command line; skips (fails in CI) without the peer
+}
+
+var interpreters = []interpreter{
+	{"micropython", func(t *testing.T) []string {
+		node := testenv.NeedCommand(t, "node")
+		_, err := os.Stat(npmPackage)
+		testenv.Need(t, err == nil, "@micropython/micropython-webassembly-pyscript is not installed (npm ci --prefix eventhandler-scripts/upython)")
+		return []string{node, "upython/run.mjs", "--batch", script}
+	}},
+	{"cpython", func(t *testing.T) []string {
+		return []string{testenv.NeedCommand(t, "python3"), "testdata/run_cpython.py", "--batch", script}
+	}},
+}
+
+func TestScript(t *testing.T) {
+	e := newEnv(t)
+	cases := e.cases(t)
+	outputs := map[string][]result{}
+	for _, in := range interpreters {
+		t.Run(in.name, func(t *testing.T) {
+			argv := in.argv(t)
+			start := time.Now()
+			results := runBatch(t, argv, cases)
+			t.Logf("%s: %d cases in %v", in.name, len(cases), time.Since(start).Round(time.Millisecond))
+			outputs[in.name] = results
+			for i, c := range cases {
+				t.Run(c.name, func(t *testing.T) { e.check(t, c, results[i]) })
+			}
+		})
+	}
+	t.Run("same-output", func(t *testing.T) {
+		mp, cp := outputs["micropython"], outputs["cpython"]
+		testenv.Need(t, mp != nil && cp != nil, "both interpreters must have run")
+		for i, c := range cases {
+			if !reflect.DeepEqual(decoded(mp[i]), decoded(cp[i])) {
+				t.Errorf("%s: MicroPython returned %s, CPython %s", c.name, str(mp[i].Output), str(cp[i].Output))
+			}
+		}
+	})
+}
+
+// TestRunners checks that each runner runs what it claims to, through the
+// single-input command line the demo uses.
+func TestRunners(t *testing.T) {
+	probe := filepath.Join(t.TempDir(), "probe.py")
+	src := "import sys\ndef event_handler_main(s):\n    print('printed')\n    return sys.implementation.name + ' ' + s\n"
+	if err := os.WriteFile(probe, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range interpreters {
+		t.Run(in.name, func(t *testing.T) {
+			argv := in.argv(t)
+			argv = append(argv[:2:2], probe) // drop --batch and the script
+			cmd := exec.Command(argv[0], argv[1:]...)
+			cmd.Stdin = strings.NewReader(`{"x":"é"}`)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%v: %v\n%s", argv, err, stderr.String())
+			}
+			if want := in.name + ` {"x":"é"}` + "\n"; string(out) != want {
+				t.Errorf("stdout %q, want %q", out, want)
+			}
+			if want := "script: printed\n"; stderr.String() != want {
+				t.Errorf("stderr %q, want %q", stderr.String(), want)
+			}
+		})
+	}
+}
+
+// TestScriptSource holds the script to what the switch is known to have:
+// MicroPython 1.18 with json, time, sys and os, and no binascii. The tests run
+// MicroPython 1.27, which has more (bytes.hex, for one), so this is checked here.
+func TestScriptSource(t *testing.T) {
+	b, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Comments may name what the code must not use (the script has no # in strings).
+	src := regexp.MustCompile(`#.*`).ReplaceAll(b, nil)
+	allowed := map[string]bool{"json": true, "time": true, "sys": true, "os": true}
+	for _, m := range regexp.MustCompile(`(?m)^\s*(?:import|from)\s+([\w.]+)`).FindAllStringSubmatch(string(src), -1) {
+		if !allowed[m[1]] {
+			t.Errorf("imports %s: only json, time, sys and os are known to exist on the switch", m[1])
+		}
+	}
+	for _, bad := range []string{"binascii", ".hex(", "fromhex", "import *"} {
+		if bytes.Contains(src, []byte(bad)) {
+			t.Errorf("uses %q, which MicroPython 1.18 on the switch may lack", bad)
+		}
+	}
+}
+
+func runBatch(t *testing.T, argv []string, cases []testCase) []result {
+	t.Helper()
+	type item struct {
+		Input  string   `json:"input"`
+		Mirror []string `json:"mirror"`
+	}
+	items := make([]item, len(cases))
+	for i, c := range cases {
+		items[i] = item{c.input, c.mirror}
+	}
+	in, err := json.Marshal(items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", argv, err, stderr.String())
+	}
+	var results []result
+	if err := json.Unmarshal(out, &results); err != nil {
+		t.Fatalf("%v: bad output: %v\n%s", argv, err, out)
+	}
+	if len(results) != len(cases) {
+		t.Fatalf("%v: %d results for %d cases", argv, len(results), len(cases))
+	}
+	return results
+}
+
+// env holds the stand-in binary and the spool folders of one test run.
+type env struct {
+	dir     string
+	standin string // symlink named cfgsnap to this test binary
+	n       int
+}
+
+func newEnv(t *testing.T) *env {
+	dir := t.TempDir()
+	if !safePath.MatchString(dir) {
+		t.Fatalf("temporary folder %q has characters the script refuses in a binary path; set TMPDIR", dir)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{dir: dir, standin: filepath.Join(dir, "bin", "cfgsnap")}
+	if err := os.Mkdir(filepath.Dir(e.standin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(exe, e.standin); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// spool makes a fresh spool folder; pending is the marker's content, or
+// absent when nil.
+func (e *env) spool(t *testing.T, pending *string) string {
+	e.n++
+	dir := filepath.Join(e.dir, fmt.Sprintf("spool%d", e.n))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if pending != nil {
+		if err := os.WriteFile(filepath.Join(dir, "pending"), []byte(*pending), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// event encodes an event-handler input the way SR Linux does: compact, with
+// <, > and & left as they are.
+func event(t *testing.T, v any) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+type obj = map[string]any
+
+func (e *env) cases(t *testing.T) []testCase {
+	var cs []testCase
+	add := func(c testCase) { cs = append(cs, c) }
+	// ok is a case that starts the stand-in without sudo.
+	ok := func(name, input string) testCase {
+		return testCase{name: name, input: input, run: true, binary: e.standin}
+	}
+	withOpts := func(opts obj) string {
+		o := obj{"binary": e.standin, "sudo": "false"}
+		for k, v := range opts {
+			o[k] = v
+		}
+		return event(t, obj{"paths": []obj{{"path": "system configuration last-change", "value": "2025-09-20T11:02:08.456Z"}}, "options": o})
+	}
+
+	// Every real input, as it is (default binary, sudo auto) and with the stand-in.
+	fixtures := filepath.Dir(testenv.Fixture(t, "eh-input-backup-last-change.json"))
+	files, _ := filepath.Glob(filepath.Join(fixtures, "eh-input-*.json"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimSuffix(filepath.Base(f), ".json")
+		add(testCase{name: "fixture/" + name, input: string(b), run: true, binary: defaultBinary, sudo: true})
+		var ev obj
+		if err := json.Unmarshal(b, &ev); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		opts, _ := ev["options"].(obj)
+		if opts == nil {
+			opts = obj{}
+		}
+		opts["binary"], opts["sudo"] = e.standin, "false"
+		ev["options"] = opts
+		add(ok("fixture/"+name+"/standin", event(t, ev)))
+		add(testCase{name: "fixture/" + name + "/truncated", input: string(b[:len(b)/2]), run: true, binary: defaultBinary, sudo: true})
+	}
+
+	// Hostile text everywhere a value or a key can be.
+	long := strings.Repeat("$(x)'\"`;|&\n", 200)
+	hostile := map[string]string{
+		"quotes":     `it's "quoted" ''""`,
+		"subshell":   "$(reboot) ${IFS}reboot",
+		"backticks":  "`reboot` `id`",
+		"metachars":  "; | & > < >> 2>&1 && || * ? [ ] ~ # ! %",
+		"newlines":   "one\ntwo\r\nthree\n",
+		"control":    "\x01\x02\x07\x08\t\x0b\x0c\x1b[31m\x1f\x7f",
+		"unicode":    "é 中文 😀 \u2028\u2029 \ufeff \u200b",
+		"2000-chars": long[:2000],
+	}
+	for name, h := range hostile {
+		add(ok("hostile/"+name, event(t, obj{
+			"paths":           []obj{{"path": "system configuration last-change", "value": h}, {"path": h, "value": h}},
+			"options":         obj{"binary": e.standin, "sudo": "false", "target": h, "name": []string{h, h}, h: h},
+			"persistent-data": obj{h: h},
+		})))
+	}
+	add(ok("hostile/escaped-in-json", `{"paths":[{"path":"a\"b\\c","value":"\u00e9\ud83d\ude00\u0000\u2028\n$(x)"}],"options":{"binary":"`+e.standin+`","sudo":"false","target":"\ud800\u0000"}}`))
+	add(ok("hostile/spaces-tabs-newlines-between-tokens", "\n\t {\r\n \"options\" :\t{ \"binary\" : \""+e.standin+"\" ,\n\"sudo\":\"false\" } }\n\n"))
+
+	// Malformed inputs still reach the binary, with default options.
+	for name, in := range map[string]string{
+		"not-json":           "not json",
+		"open-brace":         "{",
+		"array":              "[]",
+		"null":               "null",
+		"number":             "42",
+		"string":             `"options"`,
+		"options-string":     `{"options":"binary"}`,
+		"options-list":       `{"options":["binary"]}`,
+		"options-null":       `{"options":null}`,
+		"raw-hostile":        "$(reboot)\x01\x02\x1b[31m\x7f`id`;|&><'\"\n\r\t é😀",
+		"raw-control-in-str": "{\"paths\":[{\"path\":\"x\",\"value\":\"raw\x01\x1f\t\nvalue $(reboot)\"}]}",
+	} {
+		add(testCase{name: "malformed/" + name, input: in, run: true, binary: defaultBinary, sudo: true})
+	}
+	add(testCase{name: "malformed/empty", input: "", printed: "empty"})
+
+	// sudo: auto means true unless netns is none.
+	for _, s := range []struct {
+		name string
+		opts obj
+		sudo bool
+		warn bool
+	}{
+		{"absent", obj{"sudo": nil}, true, false},
+		{"auto", obj{"sudo": "auto"}, true, false},
+		{"auto-netns-none", obj{"sudo": "auto", "netns": "none"}, false, false},
+		{"absent-netns-none", obj{"sudo": nil, "netns": "none"}, false, false},
+		{"auto-netns-srbase-mgmt", obj{"sudo": "auto", "netns": "srbase-mgmt"}, true, false},
+		{"auto-netns-list-none", obj{"sudo": "auto", "netns": []string{"auto", "none"}}, false, false},
+		{"true", obj{"sudo": "true"}, true, false},
+		{"true-netns-none", obj{"sudo": "true", "netns": "none"}, true, false},
+		{"false", obj{"sudo": "false"}, false, false},
+		{"false-netns-srbase-mgmt", obj{"sudo": "false", "netns": "srbase-mgmt"}, false, false},
+		{"list-last-wins", obj{"sudo": []string{"true", "false"}}, false, false},
+		{"empty-list", obj{"sudo": []string{}}, true, false},
+		{"json-bool-false", obj{"sudo": false}, false, false},
+		{"typo", obj{"sudo": "yes"}, true, true},
+		{"typo-netns-none", obj{"sudo": "True", "netns": "none"}, false, true},
+	} {
+		opts := obj{}
+		for k, v := range s.opts {
+			if v != nil {
+				opts[k] = v
+			}
+		}
+		in := event(t, obj{"options": mergeBinary(opts, e.standin)})
+		c := testCase{name: "sudo/" + s.name, input: in, run: true, binary: e.standin, sudo: s.sudo}
+		if s.warn {
+			c.printed = "option sudo"
+		}
+		add(c)
+	}
+
+	// binary: an absolute path of safe characters, or no action and one error line.
+	validLong := "/" + strings.Repeat("x/", 999) + "y"
+	add(testCase{name: "binary/default", input: `{"options":{}}`, run: true, binary: defaultBinary, sudo: true})
+	add(testCase{name: "binary/empty-list", input: `{"options":{"binary":[]}}`, run: true, binary: defaultBinary, sudo: true})
+	add(ok("binary/list-last-wins", withOpts(obj{"binary": []string{"/bad path", e.standin}})))
+	add(testCase{name: "binary/2000-chars", input: withOpts(obj{"binary": validLong}), run: true, binary: validLong})
+	add(testCase{name: "binary/plus-dot-dash", input: withOpts(obj{"binary": "/opt/c++/cfg_snap-1.0/bin/cfgsnap"}), run: true, binary: "/opt/c++/cfg_snap-1.0/bin/cfgsnap"})
+	for name, b := range map[string]any{
+		"relative":      "cfgsnap",
+		"dot-relative":  "./cfgsnap",
+		"empty":         "",
+		"root-only":     "/",
+		"space":         "/usr/bin/cfg snap",
+		"semicolon":     "/x;reboot",
+		"subshell":      "/x$(reboot)",
+		"backtick":      "/x`id`",
+		"single-quote":  "/x'y",
+		"double-quote":  `/x"y`,
+		"newline":       "/x\n/y",
+		"tab":           "/x\ty",
+		"nul":           "/x\x00y",
+		"unicode":       "/usr/bin/cfgsnäp",
+		"tilde":         "~/cfgsnap",
+		"glob":          "/usr/bin/cfg*",
+		"2000-hostile":  "/" + long[:1999],
+		"number":        42,
+		"object":        obj{"a": "/x"},
+		"list-last-bad": []string{e.standin, "bad"},
+	} {
+		add(testCase{name: "binary/bad/" + name, input: withOpts(obj{"binary": b}), printed: "option binary"})
+	}
+
+	// The pending marker: reinvoke-with-delay while snapshots wait, if retries are on.
+	sp := func(s string) *string { return &s }
+	for _, p := range []struct {
+		name    string
+		pending *string
+		retry   any // nil: absent
+		delay   int
+		warn    bool
+	}{
+		{"3-default-interval", sp("3\n"), nil, 60000, false},
+		{"1-interval-5", sp("1"), "5", 5000, false},
+		{"1-interval-0.5", sp("1"), "0.5", 500, false},
+		{"1-interval-.25", sp("1"), ".25", 250, false},
+		{"1-interval-1.2345", sp("1"), "1.2345", 1234, false},
+		{"1-interval-86400", sp("1"), "86400", 86400000, false},
+		{"1-interval-list-last-wins", sp("1"), []string{"0", "7"}, 7000, false},
+		{"spaces-around", sp(" 12 \n"), nil, 60000, false},
+		{"leading-zeros", sp("0001"), nil, 60000, false},
+		{"big", sp("123456789012345678901234567890"), nil, 60000, false},
+		{"1-interval-0", sp("1"), "0", 0, false},
+		{"1-interval-0.0", sp("1"), "0.0", 0, false},
+		{"1-interval-0.0004", sp("1"), "0.0004", 0, false},
+		{"0", sp("0\n"), nil, 0, false},
+		{"00", sp("00"), nil, 0, false},
+		{"missing", nil, nil, 0, false},
+		{"empty", sp(""), nil, 0, false},
+		{"garbage", sp("garbage"), nil, 0, false},
+		{"negative", sp("-1"), nil, 0, false},
+		{"fraction", sp("1.5"), nil, 0, false},
+		{"plus", sp("+1"), nil, 0, false},
+		{"arabic-digit", sp("١"), nil, 0, false},
+		{"two-lines", sp("1\n2\n"), nil, 0, false},
+		{"1-interval-bogus", sp("1"), "bogus", 60000, true},
+		{"1-interval-negative", sp("1"), "-1", 60000, true},
+		{"1-interval-too-big", sp("1"), "86401", 60000, true},
+		{"1-interval-exponent", sp("1"), "1e3", 60000, true},
+		{"0-interval-bogus", sp("0"), "bogus", 0, true},
+	} {
+		dir := e.spool(t, p.pending)
+		opts := obj{"spool-dir": dir}
+		if p.retry != nil {
+			opts["retry-interval"] = p.retry
+		}
+		c := ok("pending/"+p.name, withOpts(opts))
+		c.mirror, c.delay = []string{dir}, p.delay
+		if p.warn {
+			c.printed = "option retry-interval"
+		}
+		add(c)
+	}
+	dir := e.spool(t, nil)
+	if err := os.Mkdir(filepath.Join(dir, "pending"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := ok("pending/is-a-folder", withOpts(obj{"spool-dir": dir}))
+	c.mirror = []string{dir}
+	add(c)
+	dir = e.spool(t, sp("5"))
+	add(ok("pending/no-such-spool-dir", withOpts(obj{"spool-dir": dir + "/nonexistent"})))
+	add(ok("pending/spool-dir-2000-hostile", withOpts(obj{"spool-dir": long[:2000]})))
+	add(testCase{name: "pending/bad-binary", input: event(t, obj{"options": obj{"binary": "rel", "spool-dir": dir}}), mirror: []string{dir}, printed: "option binary"})
+
+	// An event too long for one command-line argument is refused, not truncated.
+	add(testCase{name: "too-long", input: withOpts(obj{"target": strings.Repeat("x", 70000)}), printed: "too long"})
+	add(ok("long-but-fits", withOpts(obj{"target": strings.Repeat("x", 60000)})))
+	return cs
+}
+
+func mergeBinary(opts obj, binary string) obj {
+	opts["binary"] = binary
+	return opts
+}
+
+func (e *env) check(t *testing.T, c testCase, r result) {
+	if r.Error != nil {
+		t.Fatalf("the script failed: %s", *r.Error)
+	}
+	if r.Output == nil {
+		t.Fatal("no output")
+	}
+
+	// Printed: nothing, or exactly one line saying what is wrong.
+	if c.printed == "" {
+		if r.Printed != "" {
+			t.Errorf("printed %q, want nothing", r.Printed)
+		}
+	} else if lines := strings.Split(r.Printed, "\n"); len(lines) != 2 || lines[1] != "" || !strings.Contains(lines[0], c.printed) {
+		t.Errorf("printed %q, want one line containing %q", r.Printed, c.printed)
+	}
+
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(*r.Output), &top); err != nil {
+		t.Fatalf("output %q: %v", *r.Output, err)
+	}
+	var actions []map[string]json.RawMessage
+	if err := json.Unmarshal(top["actions"], &actions); err != nil || len(top) != 1 || actions == nil {
+		t.Fatalf(`output %s: want {"actions": [...]} and nothing else`, *r.Output)
+	}
+	var cmdline string
+	runs, delays := 0, []int{}
+	for _, a := range actions {
+		if len(a) != 1 {
+			t.Errorf("action %v: want one key", a)
+		}
+		switch {
+		case a["run-script"] != nil:
+			runs++
+			var rs map[string]any
+			if err := json.Unmarshal(a["run-script"], &rs); err != nil {
+				t.Fatal(err)
+			}
+			cmdline, _ = rs["cmdline"].(string)
+			if len(rs) != 2 || cmdline == "" || rs["always-execute"] != true {
+				t.Errorf("run-script %v: want cmdline and always-execute true", rs)
+			}
+		case a["reinvoke-with-delay"] != nil:
+			var ms int
+			if err := json.Unmarshal(a["reinvoke-with-delay"], &ms); err != nil {
+				t.Errorf("reinvoke-with-delay %s: want whole milliseconds", a["reinvoke-with-delay"])
+			}
+			delays = append(delays, ms)
+		default:
+			t.Errorf("unexpected action %v", a)
+		}
+	}
+	if !c.run {
+		if len(actions) != 0 {
+			t.Errorf("actions %s, want none", top["actions"])
+		}
+		return
+	}
+	if runs != 1 {
+		t.Fatalf("%d run-script actions, want 1: %s", runs, *r.Output)
+	}
+	wantDelays := []int{}
+	if c.delay > 0 {
+		wantDelays = []int{c.delay}
+	}
+	if !reflect.DeepEqual(delays, wantDelays) {
+		t.Errorf("reinvoke-with-delay %v, want %v", delays, wantDelays)
+	}
+	e.checkCmdline(t, c, cmdline)
+}
+
+func (e *env) checkCmdline(t *testing.T, c testCase, cmdline string) {
+	if !cmdlineRE.MatchString(cmdline) {
+		t.Fatalf("cmdline %.200q does not match %s", cmdline, cmdlineRE)
+	}
+	rest, sudo := strings.CutPrefix(cmdline, sudoPrefix)
+	if sudo != c.sudo {
+		t.Errorf("sudo %v, want %v: %.120q", sudo, c.sudo, cmdline)
+	}
+	hexArg, found := strings.CutPrefix(rest, c.binary+" handle ")
+	if !found {
+		t.Fatalf("cmdline %.200q does not start %q", cmdline, c.binary+" handle ")
+	}
+	got, err := hex.DecodeString(hexArg)
+	if err != nil || string(got) != c.input {
+		t.Fatalf("hex decodes to %.200q (%v), want the input %.200q", got, err, c.input)
+	}
+
+	// Split on whitespace without a shell: the same three words.
+	want := []string{c.binary, "handle", hexArg}
+	fields := strings.Fields(cmdline)
+	if sudo {
+		if len(fields) < 2 || fields[0] != "/usr/bin/sudo" || fields[1] != "-n" {
+			t.Fatalf("fields %.200q: want /usr/bin/sudo -n first", fields)
+		}
+		fields = fields[2:]
+	}
+	if !reflect.DeepEqual(fields, want) {
+		t.Fatalf("fields %.200q, want %.200q", fields, want)
+	}
+
+	// Run it through sh -c as returned, less the sudo prefix (sudo -n passes
+	// the words after it unchanged, and may be missing here). A binary other
+	// than the stand-in (the default, or one that does not exist here) is
+	// swapped for the stand-in, word for word.
+	shellCmd := e.standin + strings.TrimPrefix(rest, c.binary)
+	want[0] = e.standin
+	e.runStandin(t, exec.Command("/bin/sh", "-c", shellCmd), want)
+	e.runStandin(t, exec.Command(want[0], strings.Fields(shellCmd)[1:]...), want)
+}
+
+// runStandin runs cmd, which starts the stand-in, and compares the argv it recorded.
+func (e *env) runStandin(t *testing.T, cmd *exec.Cmd, want []string) {
+	t.Helper()
+	rec := filepath.Join(filepath.Dir(e.standin), "argv.json")
+	os.Remove(rec)
+	// Under -race the stand-in (this test binary) would sleep 1 s on exit.
+	cmd.Env = append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%.200q: %v\n%s", cmd.Args, err, out)
+	}
+	b, err := os.ReadFile(rec)
+	if err != nil {
+		t.Fatalf("%.200q: the stand-in recorded nothing: %v", cmd.Args, err)
+	}
+	var argv []string
+	if err := json.Unmarshal(b, &argv); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(argv, want) {
+		t.Errorf("%.200q: stand-in got argv %.200q, want %.200q", cmd.Args, argv, want)
+	}
+}
+
+func decoded(r result) any {
+	if r.Output == nil {
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal([]byte(*r.Output), &v); err != nil {
+		return *r.Output
+	}
+	return v
+}
+
+func str(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
+}
