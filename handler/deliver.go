@@ -100,7 +100,7 @@ func (r report) line() string {
 	}
 	for _, t := range r.targets {
 		if err, ok := r.failed[t]; ok {
-			parts = append(parts, fmt.Sprintf("%s FAILED after %d delivered: %v", redacted(t), r.delivered[t], err))
+			parts = append(parts, fmt.Sprintf("%s FAILED after %d delivered: %s", redacted(t), r.delivered[t], reason(t, err)))
 		} else {
 			parts = append(parts, fmt.Sprintf("%s ok (%d delivered)", redacted(t), r.delivered[t]))
 		}
@@ -144,9 +144,17 @@ func (r report) errFor(e spool.Entry) error {
 	}
 	err := r.failed[t]
 	if err == nil {
-		err = fmt.Errorf("not delivered")
+		err = fail.New(fail.Deliver, "not delivered")
 	}
-	return fail.As(fail.Deliver, fmt.Errorf("%s: %w; the snapshot stays spooled (%d pending): cfgsnap flush retries", redacted(t), err, r.pending))
+	// The kind, hence the exit code, is the failure's own: a refused host key
+	// is not an unreachable server.
+	return fail.New(fail.KindOf(err), "%s: %s; the snapshot stays spooled (%d pending): cfgsnap flush retries", redacted(t), reason(t, err), r.pending)
+}
+
+// reason is err without the target it names first, as destination errors do,
+// so that a line names the target once.
+func reason(t string, err error) string {
+	return strings.TrimPrefix(err.Error(), redacted(t)+": ")
 }
 
 func redacted(t string) string {

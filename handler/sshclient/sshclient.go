@@ -200,6 +200,9 @@ func (c Config) unreachable(ctx context.Context, err error) error {
 		return fail.New(fail.Deliver, "no answer from SSH server %s%s: check the address and that no firewall drops the connection (option connect-timeout sets the limit)", c.Addr, within)
 	case ctx.Err() != nil:
 		return fail.New(fail.Deliver, "connecting to SSH server %s: %w", c.Addr, ctx.Err())
+	case fail.KindOf(err) != fail.Internal:
+		// The dialer (the namespace's) already said what to check.
+		return fail.As(fail.Deliver, fmt.Errorf("cannot connect to SSH server %s: %w", c.Addr, err))
 	}
 	return fail.New(fail.Deliver, "cannot connect to SSH server %s: %w: check the host, the port and that sshd runs there", c.Addr, err)
 }

@@ -1,0 +1,1002 @@
+package main_test
+
+// The end-to-end test: the switch, simulated.
+//
+//	the switch      lab/sim/sr_cli (a stand-in) serving a real SR Linux configuration
+//	                (../shared/fixtures/srlinux) and a commit list the test writes
+//	srbase-mgmt     a network namespace (option netns), joined by a veth pair to
+//	the backup host a second namespace running a real OpenSSH sshd, known only as
+//	                backup.lab to the DNS responder of the first: never reachable
+//	                from the host namespace
+//	the script      eventhandler-scripts/cfgsnap.py, run in real MicroPython (Node)
+//	                on the real event-handler input fixture
+//	run-script      the cmdline the script returns, run by /bin/sh -c as returned
+//	the binary      cfgsnap built from this tree: handle queues and returns, the
+//	                detached worker captures and delivers
+//
+// Every check is one a user would make: the file on the backup host, its bytes
+// and mode, the spool's pending file and last-run status, the line handle prints.
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	mathrand "math/rand/v2"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/cfgsnap/cfgsnap/handler/testkit/nstest"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/sshd"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
+)
+
+const (
+	backupHost = "backup.lab"
+	// tsLayout is how a snapshot's name shows last-change, e.g. 20250920T110208.456Z.
+	tsLayout = "20060102T150405.000Z"
+	// srlTime is how SR Linux writes last-change and commit times.
+	srlTime = "2006-01-02T15:04:05.000Z"
+	// workerBound is a generous sanity bound on one worker run; a run whose
+	// server is down takes about 3 s (three tries, 1 s and 2 s apart).
+	workerBound = 60 * time.Second
+)
+
+// TestSwitchSimulated runs the whole chain: a commit on a simulated switch, the
+// real event-handler script, the real binary, a real SSH server behind the
+// management namespace. The subtests each build their own lab and run in
+// parallel; the binary is built once.
+func TestSwitchSimulated(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.NeedCommand(t, "ip")
+	testenv.NeedCommand(t, sshd.SSHDPath)
+	testenv.NeedCommand(t, sshd.SFTPServerPath)
+	testenv.NeedCommand(t, "scp")
+	repo := repoRoot(t)
+	node := testenv.NeedCommand(t, "node")
+	_, err := os.Stat(filepath.Join(repo, "eventhandler-scripts/upython/node_modules/@micropython/micropython-webassembly-pyscript/package.json"))
+	testenv.Need(t, err == nil, "@micropython/micropython-webassembly-pyscript is not installed (make test-deps)")
+	testenv.Fixture(t, "srl-config-dcf-leaf11.json")
+	testenv.Fixture(t, "eh-input-backup-last-change.json")
+	env := &suite{repo: repo, node: node, bin: buildBinary(t)}
+
+	t.Run("commit/sftp", func(t *testing.T) {
+		t.Parallel()
+		testCommits(t, env, "sftp", "reinvoke")
+	})
+	t.Run("commit/scp", func(t *testing.T) {
+		t.Parallel()
+		testCommits(t, env, "scp", "flush")
+	})
+	t.Run("kill", func(t *testing.T) {
+		t.Parallel()
+		testKill(t, env)
+	})
+	t.Run("hostile", func(t *testing.T) {
+		t.Parallel()
+		testHostile(t, env)
+	})
+}
+
+// suite is what every subtest shares.
+type suite struct {
+	repo string // the repository's root
+	node string
+	bin  string // the cfgsnap binary built from this tree
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's folder")
+		}
+		dir = parent
+	}
+}
+
+// buildBinary builds cmd/cfgsnap as the Makefile does (static), into a folder
+// that goes when the test ends.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+	}
+	// The script accepts only a binary path of [A-Za-z0-9/._+-]: t.TempDir's
+	// name depends on the test's, so make a plain one.
+	dir, err := os.MkdirTemp("", "cfgsnap-e2e-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "cfgsnap")
+	start := time.Now()
+	cmd := exec.Command(goBin, "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building cfgsnap: %v\n%s", err, out)
+	}
+	t.Logf("built %s in %v", bin, time.Since(start).Round(time.Millisecond))
+	return bin
+}
+
+// lab is one simulated switch with its management network and backup server.
+type lab struct {
+	t *testing.T
+	*suite
+	pair       *nstest.Pair
+	dns        *nstest.DNS
+	srv        *sshd.Server
+	knownHosts string
+	serverRoot string // the backup server's folder for this lab (on this machine's file system)
+	switchDir  string // sr_cli, running.json, commits.json
+	spool      string // option spool-dir
+	cwd        string // where run-script's shell starts
+	commits    []commit
+}
+
+func newLab(t *testing.T, s *suite) *lab {
+	t.Helper()
+	l := &lab{t: t, suite: s}
+	l.pair = nstest.NewPair(t)
+	// Only the management namespace's resolver knows the server by name.
+	l.dns = l.pair.ServeDNS(t, map[string][]netip.Addr{backupHost: {l.pair.ServerIP}})
+	l.srv = sshd.New(t, sshd.Options{
+		Listen: l.pair.ServerIP.String(),
+		Wrap:   []string{"ip", "netns", "exec", l.pair.Server},
+	})
+	// known_hosts names the server as the target does: by its DNS name.
+	l.knownHosts = filepath.Join(t.TempDir(), "known_hosts")
+	line := knownhosts.Line([]string{net.JoinHostPort(backupHost, strconv.Itoa(l.srv.Port()))}, l.srv.HostKey())
+	write(t, l.knownHosts, []byte(line+"\n"), 0o600)
+
+	l.serverRoot = t.TempDir()
+	l.switchDir = t.TempDir()
+	stand, err := os.ReadFile(filepath.Join(s.repo, "lab/sim/sr_cli"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(l.switchDir, "sr_cli"), stand, 0o755)
+	l.spool = filepath.Join(t.TempDir(), "spool")
+	l.cwd = t.TempDir()
+	// Registered after the spool's TempDir, so it runs before that is removed.
+	t.Cleanup(func() {
+		for _, pid := range l.workers() {
+			t.Logf("killing worker %d, still running at the end of the test", pid)
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	return l
+}
+
+// targetURL is scheme://USER@backup.lab:PORT/dir, dir an absolute path on the server.
+func (l *lab) targetURL(scheme, dir string) string {
+	u := url.URL{Scheme: scheme, User: url.User(l.srv.User()),
+		Host: net.JoinHostPort(backupHost, strconv.Itoa(l.srv.Port())), Path: dir}
+	return u.String()
+}
+
+// options are the event-handler instance's options, pointing everything at the lab.
+func (l *lab) options(targets ...string) map[string]any {
+	return map[string]any{
+		"target":      targets, // values [ ... ]
+		"netns":       l.pair.Switch,
+		"known-hosts": l.knownHosts,
+		"identity":    l.srv.ClientKey(),
+		"sr-cli":      filepath.Join(l.switchDir, "sr_cli"),
+		"spool-dir":   l.spool,
+		"binary":      l.bin,
+		"sudo":        "false",
+	}
+}
+
+// setRunning writes the switch's running configuration: the real leaf11
+// configuration as `info from running / | as json` prints it (no _preamble),
+// with host-name set and mutate applied.
+func (l *lab) setRunning(host string, mutate func(cfg map[string]any)) []byte {
+	l.t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(testenv.ReadFixture(l.t, "srl-config-dcf-leaf11.json")))
+	dec.UseNumber()
+	var cfg map[string]any
+	if err := dec.Decode(&cfg); err != nil {
+		l.t.Fatalf("fixture srl-config-dcf-leaf11.json: %v", err)
+	}
+	delete(cfg, "_preamble")
+	sys, ok := cfg["srl_nokia-system:system"].(map[string]any)
+	if !ok {
+		l.t.Fatal("fixture srl-config-dcf-leaf11.json has no srl_nokia-system:system")
+	}
+	sys["srl_nokia-system-name:name"] = map[string]any{"host-name": host}
+	if mutate != nil {
+		mutate(cfg)
+	}
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	b = append(b, '\n')
+	write(l.t, filepath.Join(l.switchDir, "running.json"), b, 0o644)
+	return b
+}
+
+// commit is one entry of "system configuration commit".
+type commit struct {
+	ID       int    `json:"id"`
+	Type     string `json:"type"`
+	Name     string `json:"name"`
+	Status   string `json:"status"`
+	Comment  string `json:"comment"`
+	Username string `json:"username"`
+	Started  string `json:"started"`
+	Ended    string `json:"ended"`
+}
+
+// commit records a complete commit by user, as the switch does before it sets
+// last-change, and returns that last-change: just after the commit started.
+func (l *lab) commit(user, comment string) time.Time {
+	l.t.Helper()
+	if len(l.commits) == 0 {
+		l.commits = append(l.commits, commit{ID: 1, Type: "shared", Status: "complete", Username: "admin",
+			Started: "2025-09-20T10:00:00.000Z", Ended: "2025-09-20T10:00:01.000Z"})
+	}
+	lc := time.Now().UTC().Truncate(time.Millisecond)
+	if prev, _ := time.Parse(srlTime, l.commits[len(l.commits)-1].Ended); !lc.After(prev) {
+		lc = prev.Add(time.Millisecond) // two commits in the same millisecond: keep them apart
+	}
+	l.commits = append(l.commits, commit{ID: len(l.commits) + 1, Type: "shared", Status: "complete",
+		Comment: comment, Username: user,
+		Started: lc.Add(-150 * time.Millisecond).Format(srlTime), Ended: lc.Add(20 * time.Millisecond).Format(srlTime)})
+	b, err := json.MarshalIndent(map[string]any{"system": map[string]any{"configuration": map[string]any{"commit": l.commits}}}, "", "  ")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	write(l.t, filepath.Join(l.switchDir, "commits.json"), b, 0o644)
+	return lc
+}
+
+// event is the event handler's input for lastChange: the real fixture, its
+// last-change replaced and its options replaced by opts.
+func (l *lab) event(lastChange time.Time, opts map[string]any, extra map[string]any) []byte {
+	l.t.Helper()
+	var ev map[string]any
+	if err := json.Unmarshal(testenv.ReadFixture(l.t, "eh-input-backup-last-change.json"), &ev); err != nil {
+		l.t.Fatal(err)
+	}
+	paths, _ := ev["paths"].([]any)
+	var p0 map[string]any
+	if len(paths) > 0 {
+		p0, _ = paths[0].(map[string]any)
+	}
+	if p0 == nil || p0["path"] != "system configuration last-change" {
+		l.t.Fatalf("fixture eh-input-backup-last-change.json: no last-change path in %v", ev["paths"])
+	}
+	p0["value"] = lastChange.Format(srlTime)
+	ev["options"] = opts
+	for k, v := range extra {
+		ev[k] = v
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return b
+}
+
+// scriptOutput is what cfgsnap.py returns to the event handler.
+type scriptOutput struct {
+	Actions []map[string]json.RawMessage `json:"actions"`
+}
+
+// runScript runs cfgsnap.py in MicroPython on input, as the event handler does;
+// MicroPython sees the spool folder (for its pending file) as the switch would.
+// It returns the output and what the script printed.
+func (l *lab) runScript(input []byte) (scriptOutput, string) {
+	l.t.Helper()
+	args := []string{filepath.Join(l.repo, "eventhandler-scripts/upython/run.mjs")}
+	if st, err := os.Stat(l.spool); err == nil && st.IsDir() {
+		args = append(args, "--mirror", l.spool)
+	}
+	args = append(args, filepath.Join(l.repo, "eventhandler-scripts/cfgsnap.py"))
+	cmd := exec.Command(l.node, args...)
+	cmd.Stdin = bytes.NewReader(input)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		l.t.Fatalf("cfgsnap.py in MicroPython: %v\nstderr: %s", err, stderr.Bytes())
+	}
+	var out scriptOutput
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		l.t.Fatalf("cfgsnap.py returned %q, not the event handler's JSON output: %v", stdout.Bytes(), err)
+	}
+	return out, stderr.String()
+}
+
+// cmdline returns the run-script action's cmdline, and whether a
+// reinvoke-with-delay action (and its delay) came with it.
+func cmdline(t *testing.T, out scriptOutput) (line string, reinvoke int) {
+	t.Helper()
+	for _, a := range out.Actions {
+		if raw, ok := a["run-script"]; ok {
+			var rs struct {
+				Cmdline string `json:"cmdline"`
+			}
+			if err := json.Unmarshal(raw, &rs); err != nil {
+				t.Fatalf("run-script action %s: %v", raw, err)
+			}
+			line = rs.Cmdline
+		}
+		if raw, ok := a["reinvoke-with-delay"]; ok {
+			if err := json.Unmarshal(raw, &reinvoke); err != nil {
+				t.Fatalf("reinvoke-with-delay action %s: %v", raw, err)
+			}
+		}
+	}
+	if line == "" {
+		t.Fatalf("cfgsnap.py returned no run-script action: %+v", out)
+	}
+	return line, reinvoke
+}
+
+// runCmdline runs a run-script cmdline as the event handler does, through
+// /bin/sh -c exactly as returned, and checks what the instance state would
+// show: exit 0 and one line saying the event is queued. It returns that line.
+func (l *lab) runCmdline(line string) string {
+	l.t.Helper()
+	want := l.bin + " handle "
+	if !strings.HasPrefix(line, want) {
+		l.t.Fatalf("cmdline %.120q does not start %q (sudo false, binary %s)", line, want, l.bin)
+	}
+	cmd := exec.Command("/bin/sh", "-c", line)
+	cmd.Dir = l.cwd
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	took := time.Since(start)
+	if err != nil {
+		l.t.Fatalf("run-script: %v\nstdout: %s\nstderr: %s", err, stdout.Bytes(), stderr.Bytes())
+	}
+	// The event handler kills run-script after about 10 s; handle must only queue.
+	if took > 8*time.Second {
+		l.t.Errorf("handle took %v; the event handler would have killed it", took)
+	}
+	out := strings.TrimSuffix(stdout.String(), "\n")
+	if strings.Contains(out, "\n") || !strings.HasPrefix(out, "cfgsnap: queued last-change ") || !strings.Contains(out, "worker started") {
+		l.t.Fatalf("handle printed %q, want one line \"cfgsnap: queued last-change ..., worker started; ...\"", stdout.String())
+	}
+	if stderr.Len() > 0 {
+		l.t.Errorf("handle wrote to stderr: %s", stderr.Bytes())
+	}
+	l.t.Logf("handle returned in %v: %s", took.Round(time.Millisecond), out)
+	return out
+}
+
+// workers lists the detached `cfgsnap work` processes of this lab's spool.
+func (l *lab) workers() []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || len(b) == 0 {
+			continue // gone, or a zombie
+		}
+		args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+		if len(args) < 2 || args[0] != l.bin || args[1] != "work" {
+			continue
+		}
+		for i := 2; i+1 < len(args); i++ {
+			if args[i] == "--spool-dir" && args[i+1] == l.spool {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+// waitWorker waits for the worker that handle started to finish. handle
+// starts it before it returns, so no worker process means it is done.
+func (l *lab) waitWorker() {
+	l.t.Helper()
+	start := time.Now()
+	for len(l.workers()) > 0 {
+		if time.Since(start) > workerBound {
+			l.t.Fatalf("the worker still runs after %v\n%s", workerBound, l.diag())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	l.t.Logf("worker done after %v; status: %s", time.Since(start).Round(time.Millisecond), l.status())
+	if jobs, _ := filepath.Glob(filepath.Join(l.spool, "jobs", "*.json")); len(jobs) > 0 {
+		l.t.Errorf("the worker finished but left %d events queued: %v\n%s", len(jobs), jobs, l.diag())
+	}
+}
+
+// status is the spool's last-run report, as the next handle shows it.
+func (l *lab) status() string {
+	b, _ := os.ReadFile(filepath.Join(l.spool, "status"))
+	return strings.TrimSuffix(string(b), "\n")
+}
+
+// pending is the content of the spool's pending file, which the script reads.
+func (l *lab) pending() string {
+	b, err := os.ReadFile(filepath.Join(l.spool, "pending"))
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// spooled returns the contents of the snapshots waiting in the spool, oldest first.
+func (l *lab) spooled() [][]byte {
+	l.t.Helper()
+	metas, _ := filepath.Glob(filepath.Join(l.spool, "snapshots", "*.meta"))
+	slices.Sort(metas)
+	var out [][]byte
+	for _, m := range metas {
+		b, err := os.ReadFile(strings.TrimSuffix(m, ".meta") + ".json")
+		if err != nil {
+			l.t.Errorf("spooled snapshot %s has no configuration: %v", filepath.Base(m), err)
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// diag describes the lab's state for a failure message.
+func (l *lab) diag() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "status: %s\npending: %s\n", l.status(), l.pending())
+	fmt.Fprintf(&b, "server files: %q\n", files(l.t, l.serverRoot))
+	if log, err := os.ReadFile(filepath.Join(l.spool, "worker.log")); err == nil {
+		if len(log) > 4000 {
+			log = log[len(log)-4000:]
+		}
+		fmt.Fprintf(&b, "worker.log (end):\n%s", log)
+	}
+	return b.String()
+}
+
+// checkDelivered checks a snapshot on the server as a user would: there, the
+// same bytes as the switch's running configuration, private.
+func (l *lab) checkDelivered(path string, want []byte) {
+	l.t.Helper()
+	got, err := os.ReadFile(path)
+	if err != nil {
+		l.t.Fatalf("the snapshot is not on the server: %v\n%s", err, l.diag())
+	}
+	if !bytes.Equal(got, want) {
+		l.t.Errorf("%s: %d bytes, not byte for byte the switch's running.json (%d bytes)", path, len(got), len(want))
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		l.t.Errorf("%s has mode %v, want 0600: a configuration holds password hashes and keys", path, st.Mode().Perm())
+	}
+}
+
+// testCommits is the life of a switch: a commit backed up, a commit made while
+// the backup server is down (kept, reported, retried), and the server back.
+func testCommits(t *testing.T, s *suite, scheme, redeliver string) {
+	l := newLab(t, s)
+	target := l.targetURL(scheme, filepath.Join(l.serverRoot, "srv/backups"))
+	opts := l.options(target)
+	backups := filepath.Join(l.serverRoot, "srv", "backups")
+
+	// 1. alice commits; the server is up.
+	running := l.setRunning("leaf11", nil)
+	lc := l.commit("alice", "describe ethernet-1/1")
+	ev := l.event(lc, opts, nil)
+	out, printed := l.runScript(ev)
+	line, reinvoke := cmdline(t, out)
+	if reinvoke != 0 || printed != "" {
+		t.Errorf("first event: script asked for a reinvocation (%d ms) or printed %q; nothing was pending", reinvoke, printed)
+	}
+	if got := l.runCmdline(line); !strings.HasSuffix(got, "last run: none") {
+		t.Errorf("handle of the first event says %q, want it to end \"last run: none\"", got)
+	}
+	l.waitWorker()
+
+	aliceRel := "leaf11/leaf11_" + lc.Format(tsLayout) + "_alice.json"
+	alice := filepath.Join(backups, filepath.FromSlash(aliceRel))
+	l.checkDelivered(alice, running)
+	if got := files(t, l.serverRoot); !slices.Equal(got, []string{"srv/backups/" + aliceRel}) {
+		t.Errorf("the server holds %q, want only srv/backups/%s (no hidden .part file)", got, aliceRel)
+	}
+	if p := l.pending(); p != "0" {
+		t.Errorf("spool pending file says %s, want 0", p)
+	}
+	if st := l.status(); !strings.Contains(st, aliceRel) || !strings.Contains(st, "by alice") || !strings.Contains(st, "ok (1 delivered)") || !strings.HasSuffix(st, "; 0 pending") {
+		t.Errorf("status %q: want it to name %s, by alice, ok (1 delivered), 0 pending", st, aliceRel)
+	}
+	if q := l.dns.Queries(); !slices.Contains(q, backupHost+". A") {
+		t.Errorf("the management namespace's DNS server was asked %q, never %q: the name was not resolved in the namespace", q, backupHost+". A")
+	}
+	aliceStat, err := os.Stat(alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// 2. The server goes down; bob commits a change.
+	l.srv.Stop()
+	running2 := l.setRunning("leaf11", func(cfg map[string]any) {
+		sys := cfg["srl_nokia-system:system"].(map[string]any)
+		sys["srl_nokia-system-banner:banner"] = map[string]any{"login-banner": "changed by bob while the backup server was down"}
+	})
+	lc2 := l.commit("bob", "login banner")
+	ev2 := l.event(lc2, opts, nil)
+	out, _ = l.runScript(ev2)
+	line, reinvoke = cmdline(t, out)
+	if reinvoke != 0 {
+		t.Errorf("second event: script asked for a reinvocation (%d ms) though nothing was pending", reinvoke)
+	}
+	if got := l.runCmdline(line); !strings.Contains(got, "last run: captured "+aliceRel) {
+		t.Errorf("handle of the second event says %q; the instance state should show the last run (alice's capture)", got)
+	}
+	l.waitWorker()
+
+	bobRel := "leaf11/leaf11_" + lc2.Format(tsLayout) + "_bob.json"
+	bob := filepath.Join(backups, filepath.FromSlash(bobRel))
+	if p := l.pending(); p != "1" {
+		t.Errorf("server down: spool pending file says %s, want 1 (bob's snapshot kept)\n%s", p, l.diag())
+	}
+	if st := l.status(); !strings.Contains(st, bobRel) || !strings.Contains(st, "by bob") || !strings.Contains(st, "FAILED") || !strings.HasSuffix(st, "; 1 pending") {
+		t.Errorf("server down: status %q, want it to name %s by bob, say FAILED and 1 pending", st, bobRel)
+	}
+	if sp := l.spooled(); len(sp) != 1 || !bytes.Equal(sp[0], running2) {
+		t.Errorf("server down: the spool holds %d snapshots, want exactly bob's running.json (%d bytes)", len(sp), len(running2))
+	}
+	if _, err := os.Stat(bob); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("bob's snapshot is on the server though the server was down: %v", err)
+	}
+
+	// The event handler runs the script again (next event or retry): with a
+	// snapshot waiting, it asks to be called again.
+	out, _ = l.runScript(ev2)
+	retryLine, reinvoke := cmdline(t, out)
+	if reinvoke != 60000 {
+		t.Errorf("with 1 pending, the script's actions are %+v, want a reinvoke-with-delay of 60000 ms", out.Actions)
+	}
+	if retryLine != line {
+		t.Errorf("the reinvocation's cmdline differs from the event's: the binary could not dedupe it")
+	}
+
+	// 3. The server is back.
+	l.srv.Start()
+	switch redeliver {
+	case "reinvoke":
+		// The reinvocation repeats the same input: the binary sees nothing
+		// new to capture and delivers what waits.
+		if got := l.runCmdline(retryLine); !strings.Contains(got, "FAILED") {
+			t.Errorf("handle of the reinvocation says %q; the instance state should show the failed last run", got)
+		}
+		l.waitWorker()
+		if st := l.status(); !strings.Contains(st, "configuration unchanged since the last capture") || !strings.Contains(st, "ok (1 delivered)") || !strings.HasSuffix(st, "; 0 pending") {
+			t.Errorf("after the reinvocation, status %q: want unchanged configuration, ok (1 delivered), 0 pending", st)
+		}
+	case "flush":
+		optsFile := filepath.Join(t.TempDir(), "options.json")
+		b, _ := json.Marshal(opts)
+		write(t, optsFile, b, 0o600)
+		cmd := exec.Command(l.bin, "flush", "--options", optsFile)
+		cmd.Dir = l.cwd
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("cfgsnap flush: %v\nstdout: %s\nstderr: %s\n%s", err, stdout.Bytes(), stderr.Bytes(), l.diag())
+		}
+		if got := stdout.String(); !strings.Contains(got, "ok (1 delivered)") || !strings.HasSuffix(got, "; 0 pending\n") {
+			t.Errorf("cfgsnap flush printed %q, want ok (1 delivered) and 0 pending", got)
+		}
+	}
+	l.checkDelivered(bob, running2)
+	if p := l.pending(); p != "0" {
+		t.Errorf("after redelivery, spool pending file says %s, want 0", p)
+	}
+	if sp := l.spooled(); len(sp) != 0 {
+		t.Errorf("after redelivery, %d snapshots are still spooled", len(sp))
+	}
+	if got, want := files(t, l.serverRoot), []string{"srv/backups/" + aliceRel, "srv/backups/" + bobRel}; !slices.Equal(got, want) {
+		t.Errorf("the server holds %q, want %q", got, want)
+	}
+	if b, err := os.ReadFile(alice); err != nil || !bytes.Equal(b, running) {
+		t.Errorf("alice's snapshot changed after bob's delivery: %v", err)
+	} else if st, err := os.Stat(alice); err != nil || !st.ModTime().Equal(aliceStat.ModTime()) {
+		t.Errorf("alice's snapshot was rewritten after bob's delivery: %v", err)
+	}
+	// Nothing waits now: the script stops asking to be called again.
+	out, _ = l.runScript(ev2)
+	if _, reinvoke := cmdline(t, out); reinvoke != 0 {
+		t.Errorf("with 0 pending, the script still asks for a reinvocation: %+v", out.Actions)
+	}
+}
+
+// testKill kills cfgsnap during large SFTP transfers: the file on the server is
+// never partial, nothing in the spool is lost, and a final flush completes it.
+func testKill(t *testing.T, s *suite) {
+	l := newLab(t, s)
+	target := l.targetURL("sftp", filepath.Join(l.serverRoot, "srv/backups"))
+	backups := filepath.Join(l.serverRoot, "srv", "backups")
+
+	// A large configuration: leaf11 with 30,000 more ports, each with a long
+	// description, ~33 MB. Spliced in as text: encoding/json under the race
+	// detector would take seconds.
+	running := l.setRunning("leaf11", nil)
+	list := []byte(`"srl_nokia-interfaces:interface": [`)
+	at := bytes.Index(running, list)
+	if at < 0 {
+		t.Fatalf("running.json has no %s", list)
+	}
+	at += len(list)
+	running = slices.Concat(running[:at], morePorts(30000, 1000), running[at:])
+	write(t, filepath.Join(l.switchDir, "running.json"), running, 0o644)
+	size := int64(len(running))
+	t.Logf("running.json: %d bytes", size)
+
+	optsFile := filepath.Join(t.TempDir(), "options.json")
+	b, _ := json.Marshal(map[string]any{
+		"netns": l.pair.Switch, "known-hosts": l.knownHosts, "identity": l.srv.ClientKey(),
+		"sr-cli": filepath.Join(l.switchDir, "sr_cli"), "spool-dir": l.spool,
+	})
+	write(t, optsFile, b, 0o600)
+
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("CFGSNAP_E2E_SEED"); v != "" {
+		seed, _ = strconv.ParseUint(v, 10, 64)
+	}
+	rng := mathrand.New(mathrand.NewPCG(seed, 0))
+	t.Logf("kill points from seed %d (CFGSNAP_E2E_SEED=%d repeats them)", seed, seed)
+	// Where to kill, as the share of the snapshot sent: the first trial is a
+	// manual snapshot (it also spools the configuration), the others flushes of
+	// it; the last (share 1) waits until the server holds every byte in the
+	// temporary file, to hit the sync, the rename and the spool's bookkeeping.
+	fracs := []float64{0.05 + 0.45*rng.Float64(), 0.05 + 0.9*rng.Float64(), 0.05 + 0.9*rng.Float64(), 1}
+
+	var final string // the snapshot's name below the target, known once its .part shows
+	nameRE := regexp.MustCompile(`^leaf11/leaf11_\d{8}T\d{6}\.\d{3}Z_carol\.json$`)
+	for i, frac := range fracs {
+		args := []string{"flush", "--options", optsFile}
+		sending := func() bool { return true } // a flush only sends
+		if i == 0 {
+			// A snapshot first reads and spools the configuration: it sends
+			// once the hidden temporary file shows on the server.
+			args = []string{"snapshot", "--options", optsFile, "--target", target}
+			sending = func() bool { return len(files(t, backups)) > 0 }
+		}
+		var whole func() bool
+		if frac == 1 {
+			whole = func() bool {
+				st, err := os.Stat(filepath.Join(backups, filepath.Dir(final), "."+filepath.Base(final)+".part"))
+				_, ferr := os.Stat(filepath.Join(backups, final))
+				return err == nil && st.Size() >= size || ferr == nil
+			}
+		}
+		killed, took := killDuring(t, l.bin, args, sending, int64(frac*float64(size)), whole)
+		t.Logf("trial %d: %s, kill after %.0f%% sent: killed=%v after %v", i, args[0], 100*frac, killed, took.Round(time.Millisecond))
+		if i == 0 && !killed {
+			t.Fatalf("the first trial finished before it could be killed; the transfer is too fast to test\n%s", l.diag())
+		}
+
+		got := files(t, backups)
+		if final == "" {
+			for _, f := range got {
+				dir, file := filepath.Split(f)
+				if n, ok := strings.CutSuffix(file, ".part"); ok && strings.HasPrefix(n, ".") {
+					final = dir + n[1:]
+				} else if !strings.HasPrefix(file, ".") {
+					final = f
+				}
+			}
+			if !nameRE.MatchString(final) {
+				t.Fatalf("after the first kill the server holds %q; want leaf11/leaf11_TIME_carol.json or its .part", got)
+			}
+		}
+		part := filepath.Dir(final) + "/." + filepath.Base(final) + ".part"
+		for _, f := range got {
+			if f != final && f != part {
+				t.Errorf("trial %d: unexpected file %s on the server (want only %s or %s)", i, f, final, part)
+			}
+		}
+		// The one thing that must never happen: a partial file under the final name.
+		if b, err := os.ReadFile(filepath.Join(backups, final)); err == nil {
+			if !bytes.Equal(b, running) {
+				t.Fatalf("trial %d: after the kill, %s on the server has %d bytes and is not the configuration (%d bytes): a partial snapshot under its final name", i, final, len(b), size)
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		// Nothing lost: the snapshot is intact in the spool, or complete on the server.
+		sp := l.spooled()
+		t.Logf("trial %d: after it, the server holds %s; %d snapshot(s) spooled", i, sizes(backups, got), len(sp))
+		switch {
+		case len(sp) > 1:
+			t.Errorf("trial %d: %d snapshots spooled, want one", i, len(sp))
+		case len(sp) == 1 && !bytes.Equal(sp[0], running):
+			t.Errorf("trial %d: the spooled snapshot (%d bytes) is not the configuration (%d bytes)", i, len(sp[0]), size)
+		case len(sp) == 0 && !slices.Contains(got, final):
+			t.Fatalf("trial %d: the snapshot is neither spooled nor on the server: lost", i)
+		}
+	}
+
+	cmd := exec.Command(l.bin, "flush", "--options", optsFile)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("final cfgsnap flush: %v\n%s\n%s", err, out, l.diag())
+	}
+	if !strings.HasSuffix(string(out), "; 0 pending\n") || !strings.Contains(string(out), " ok (") {
+		t.Errorf("final cfgsnap flush printed %q, want the target ok and 0 pending", out)
+	}
+	l.checkDelivered(filepath.Join(backups, final), running)
+	if got := files(t, backups); !slices.Equal(got, []string{final}) {
+		t.Errorf("after the final flush the server holds %q, want only %s (no .part)", got, final)
+	}
+	if p := l.pending(); p != "0" {
+		t.Errorf("after the final flush the spool pending file says %s, want 0", p)
+	}
+	if left := files(t, filepath.Join(l.spool, "snapshots")); len(left) != 0 {
+		t.Errorf("after the final flush the spool still holds %q", left)
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(l.spool, ".tmp-*")); len(tmp) > 0 {
+		t.Errorf("after the final flush the spool holds temporary files %q", tmp)
+	}
+}
+
+// morePorts returns n interface list entries, each followed by a comma, with
+// descriptions of descLen characters that differ from port to port.
+func morePorts(n, descLen int) []byte {
+	pool := make([]byte, descLen)
+	rand.Read(pool)
+	text := hex.EncodeToString(pool) // 2*descLen characters
+	var b bytes.Buffer
+	b.Grow(n * (descLen + 128))
+	for i := range n {
+		off := i % descLen
+		fmt.Fprintf(&b, "\n    {\n      \"name\": \"ethernet-%d/%d\",\n      \"description\": \"%s\",\n      \"admin-state\": \"enable\"\n    },",
+			10+i/64, 1+i%64, text[off:off+descLen])
+	}
+	return b.Bytes()
+}
+
+// sizes describes files below root with their sizes.
+func sizes(root string, rel []string) string {
+	var parts []string
+	for _, f := range rel {
+		if st, err := os.Stat(filepath.Join(root, f)); err == nil {
+			parts = append(parts, fmt.Sprintf("%s (%d bytes)", f, st.Size()))
+		}
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// killDuring runs the binary with args and SIGKILLs it once it has written
+// n bytes (to the SSH connection, as /proc/PID/io counts them) after sending()
+// first said that it sends, or, if whole is not nil, once whole() says so.
+// killed is false if it finished first.
+func killDuring(t *testing.T, bin string, args []string, sending func() bool, n int64, whole func() bool) (killed bool, took time.Duration) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	// A manual snapshot is named after the user behind sudo.
+	cmd.Env = append(os.Environ(), "SUDO_USER=carol")
+	var output bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &output, &output
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	ioPath := "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/io"
+	threshold := int64(-1)
+	for {
+		select {
+		case err := <-done:
+			t.Logf("%s finished before the kill: %v: %s", args[0], err, strings.TrimSpace(output.String()))
+			return false, time.Since(start)
+		default:
+		}
+		if threshold < 0 && sending() {
+			// Counted from here: what it wrote before (the spool copy, and
+			// sr_cli's output, which counts once sr_cli is reaped) is not sent.
+			threshold = wchar(ioPath) + n
+		}
+		if whole != nil && whole() || whole == nil && threshold >= 0 && wchar(ioPath) >= threshold {
+			cmd.Process.Signal(syscall.SIGKILL)
+			err := <-done
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Logf("%s ended by itself just before the kill: %v: %s", args[0], err, strings.TrimSpace(output.String()))
+				return false, time.Since(start)
+			}
+			return true, time.Since(start)
+		}
+		if time.Since(start) > workerBound {
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("%s: not killed after %v: %s", args[0], workerBound, output.String())
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+// wchar reads the bytes a process has written, from /proc/PID/io.
+func wchar(path string) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "wchar: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return -1
+}
+
+// testHostile sends an event whose every user-controlled value is hostile
+// through the real script and binary: names stay sanitised and inside the
+// target folder, and nothing is ever run.
+func testHostile(t *testing.T, s *suite) {
+	l := newLab(t, s)
+	canaries := t.TempDir()
+	canary := func(n int) string { return filepath.Join(canaries, fmt.Sprintf("canary%d", n)) }
+	mark := make([]byte, 4)
+	rand.Read(mark)
+	escape := "cfgsnap-e2e-" + hex.EncodeToString(mark) // what a path traversal would create in /etc
+	// Checked however the test ends: whatever else failed, nothing may have run.
+	defer func() {
+		if got := files(t, canaries); len(got) != 0 {
+			t.Errorf("a shell ran something from the event: canaries %q exist", got)
+		}
+		if hits, _ := filepath.Glob("/etc/" + escape + "*"); len(hits) != 0 {
+			t.Errorf("a snapshot left the target folder: %q", hits)
+		}
+	}()
+
+	host := "../../$(touch " + canary(1) + ")"
+	user := "../../../../../../../../etc/" + escape + "$(touch " + canary(2) + ");reboot"
+	comment := "`touch " + canary(3) + "`\n$(touch " + canary(3) + ")"
+	// Target folders with shell metacharacters: sftp passes them to no shell,
+	// scp must quote them for the login shell that runs scp -t.
+	folder := func(scheme string) string {
+		return filepath.Join(l.serverRoot, "srv/backups", scheme+" it's $(touch "+canary(4)+");`touch "+canary(4)+"`|&*")
+	}
+
+	running := l.setRunning(host, nil)
+	lc := l.commit(user, comment)
+	opts := l.options(l.targetURL("sftp", folder("sftp")), l.targetURL("scp", folder("scp")))
+	opts["comment"] = "$(touch " + canary(5) + ")"
+	ev := l.event(lc, opts, map[string]any{
+		"persistent-data": map[string]any{"note": "'; touch " + canary(6) + "; '$(touch " + canary(6) + ")"},
+	})
+
+	out, _ := l.runScript(ev)
+	line, _ := cmdline(t, out)
+	if !regexp.MustCompile(`^/[A-Za-z0-9/._+-]+ handle [0-9a-f]+$`).MatchString(line) {
+		t.Errorf("cmdline %.200q holds more than the binary, handle and hex: the shell could interpret it", line)
+	}
+	l.runCmdline(line)
+	l.waitWorker()
+
+	hostS := sanitized(host)
+	name := hostS + "/" + hostS + "_" + lc.Format(tsLayout) + "_" + sanitized(user) + ".json"
+	var want []string
+	for _, scheme := range []string{"sftp", "scp"} {
+		p := filepath.Join(folder(scheme), filepath.FromSlash(name))
+		l.checkDelivered(p, running)
+		rel, _ := filepath.Rel(l.serverRoot, p)
+		want = append(want, filepath.ToSlash(rel))
+	}
+	slices.Sort(want)
+	if got := files(t, l.serverRoot); !slices.Equal(got, want) {
+		t.Errorf("the server holds %q, want only the sanitised snapshot in each target folder: %q", got, want)
+	}
+	if st := l.status(); strings.Contains(st, "\n") || strings.Count(st, "ok (1 delivered)") != 2 || !strings.HasSuffix(st, "; 0 pending") {
+		t.Errorf("status %q: want one line, both targets ok (1 delivered), 0 pending", st)
+	}
+
+	// An option that decides how the binary is started is checked by the
+	// script itself: a binary with shell metacharacters is not run at all.
+	bad := l.options(l.targetURL("sftp", folder("sftp")))
+	bad["binary"] = l.bin + " ; touch " + canary(7)
+	out, printed := l.runScript(l.event(lc, bad, nil))
+	if len(out.Actions) != 0 || !strings.Contains(printed, "option binary must be an absolute path") {
+		t.Errorf("binary %q: the script returned %+v and printed %q; want no action and an error", bad["binary"], out.Actions, printed)
+	}
+
+}
+
+// sanitized is a name field as option name documents it: characters outside
+// [A-Za-z0-9._+@-] become '_', a leading '.' or '-' becomes '_', at most 64
+// characters, "unknown" if empty.
+func sanitized(s string) string {
+	var b []byte
+	for _, r := range s {
+		if len(b) == 64 {
+			break
+		}
+		if r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._+@-", r)) {
+			b = append(b, byte(r))
+		} else {
+			b = append(b, '_')
+		}
+	}
+	if len(b) == 0 {
+		return "unknown"
+	}
+	if b[0] == '.' || b[0] == '-' {
+		b[0] = '_'
+	}
+	return string(b)
+}
+
+// files lists the regular files below root as slash paths, sorted; none if
+// root does not exist.
+func files(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if !d.IsDir() {
+			rel, _ := filepath.Rel(root, p)
+			out = append(out, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("listing %s: %v", root, err)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func write(t *testing.T, path string, b []byte, perm os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, b, perm); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, perm); err != nil {
+		t.Fatal(err)
+	}
+}
