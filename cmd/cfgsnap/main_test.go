@@ -137,3 +137,33 @@ func TestReadmeDocumentsEveryOption(t *testing.T) {
 		}
 	}
 }
+
+// TestOptionsFile: an --options file uses the event handler's names and shapes,
+// and flags override it.
+func TestOptionsFile(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "running.json")
+	os.WriteFile(cfgFile, []byte(`{"system":{"name":{"host-name":"leaf9"}}}`), 0o600)
+	opts := filepath.Join(dir, "cfgsnap.json")
+	os.WriteFile(opts, []byte(`{"target":["file://`+dir+`/a","file://`+dir+`/b"],"source":"file:`+cfgFile+`",
+		"sr-cli":"/nonexistent","netns":"none","spool-dir":"`+dir+`/spool","name":"{host}.json"}`), 0o600)
+
+	out, code, line := cli(t, "snapshot", "--options", opts, "--name", "{host}-{user}.json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, line)
+	}
+	for _, folder := range []string{"a", "b"} {
+		matches, _ := filepath.Glob(filepath.Join(dir, folder, "leaf9-*.json"))
+		if len(matches) != 1 {
+			t.Errorf("%s: %v; the file's targets and the flag's name should both apply (%s)", folder, matches, out)
+		}
+	}
+	_, code, line = cli(t, "snapshot", "--options", filepath.Join(dir, "running.json-missing"))
+	if code != fail.Usage || !strings.Contains(line, "running.json-missing") {
+		t.Errorf("missing options file: exit %d %q", code, line)
+	}
+	os.WriteFile(opts, []byte(`{"target": "file:///x",`), 0o600)
+	if _, code, line = cli(t, "snapshot", "--options", opts); code != fail.Usage || !strings.Contains(line, "not valid JSON") {
+		t.Errorf("broken options file: exit %d %q", code, line)
+	}
+}
