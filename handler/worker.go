@@ -57,13 +57,9 @@ func Work(ctx context.Context, base *option.Config, env Env) error {
 // Flush captures any queued events and delivers everything pending, waiting for
 // a running worker to finish first. It returns the report line.
 func Flush(ctx context.Context, c *option.Config, env Env) (string, error) {
-	s, err := openSpool(c, env)
+	s, unlock, err := lockSpool(ctx, c, env)
 	if err != nil {
 		return "", err
-	}
-	unlock, err := s.Lock(ctx)
-	if err != nil {
-		return "", fail.As(fail.Busy, fmt.Errorf("waiting for the running cfgsnap: %w", err))
 	}
 	defer unlock()
 	line, err := drain(ctx, s, c, env)
@@ -80,13 +76,9 @@ func Snapshot(ctx context.Context, c *option.Config, env Env) (string, error) {
 	if err := checkTargets(c); err != nil {
 		return "", err
 	}
-	s, err := openSpool(c, env)
+	s, unlock, err := lockSpool(ctx, c, env)
 	if err != nil {
 		return "", err
-	}
-	unlock, err := s.Lock(ctx)
-	if err != nil {
-		return "", fail.As(fail.Busy, fmt.Errorf("waiting for the running cfgsnap: %w", err))
 	}
 	defer unlock()
 	nw := openNet(c)
@@ -103,6 +95,20 @@ func Snapshot(ctx context.Context, c *option.Config, env Env) (string, error) {
 	line := r.line()
 	s.SetStatus(line)
 	return line, r.errFor(e)
+}
+
+// lockSpool opens the spool and waits for the running worker, if any: runs by
+// hand must not deliver alongside it.
+func lockSpool(ctx context.Context, c *option.Config, env Env) (*spool.Spool, func(), error) {
+	s, err := openSpool(c, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock, err := s.Lock(ctx)
+	if err != nil {
+		return nil, nil, fail.As(fail.Busy, fmt.Errorf("waiting for the running cfgsnap: %w", err))
+	}
+	return s, unlock, nil
 }
 
 // drain turns the queued events into one snapshot and delivers all that is

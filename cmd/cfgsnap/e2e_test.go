@@ -69,7 +69,7 @@ func TestSwitchSimulated(t *testing.T) {
 	testenv.NeedCommand(t, sshd.SSHDPath)
 	testenv.NeedCommand(t, sshd.SFTPServerPath)
 	testenv.NeedCommand(t, "scp")
-	repo := repoRoot(t)
+	repo := testenv.RepoRoot(t)
 	node := testenv.NeedCommand(t, "node")
 	_, err := os.Stat(filepath.Join(repo, "eventhandler-scripts/upython/node_modules/@micropython/micropython-webassembly-pyscript/package.json"))
 	testenv.Need(t, err == nil, "@micropython/micropython-webassembly-pyscript is not installed (make test-deps)")
@@ -100,24 +100,6 @@ type suite struct {
 	repo string // the repository's root
 	node string
 	bin  string // the cfgsnap binary built from this tree
-}
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's folder")
-		}
-		dir = parent
-	}
 }
 
 // buildBinary builds cmd/cfgsnap as the Makefile does (static), into a folder

@@ -39,9 +39,8 @@ func NeedCommand(t testing.TB, name string) string {
 	return p
 }
 
-// Fixture returns the path of a real SR Linux sample in ../shared/fixtures/srlinux,
-// beside the repository, as CI and every developer checkout have it.
-func Fixture(t testing.TB, name string) string {
+// RepoRoot is the folder holding go.mod, above the test's working folder.
+func RepoRoot(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
@@ -49,7 +48,7 @@ func Fixture(t testing.TB, name string) string {
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
+			return dir
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
@@ -57,8 +56,14 @@ func Fixture(t testing.TB, name string) string {
 		}
 		dir = parent
 	}
-	p := filepath.Join(dir, "..", "shared", "fixtures", "srlinux", name)
-	_, err = os.Stat(p)
+}
+
+// Fixture returns the path of a real SR Linux sample in ../shared/fixtures/srlinux,
+// beside the repository, as CI and every developer checkout have it.
+func Fixture(t testing.TB, name string) string {
+	t.Helper()
+	p := filepath.Join(RepoRoot(t), "..", "shared", "fixtures", "srlinux", name)
+	_, err := os.Stat(p)
 	Need(t, err == nil, "fixture "+name+" is not in ../shared/fixtures/srlinux")
 	return p
 }
