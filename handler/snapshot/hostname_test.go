@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 	"io"
-	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"strings"
@@ -16,17 +15,8 @@ import (
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 )
 
-const fixtures = "../../../shared/fixtures/srlinux"
-
 // readFixture returns a real SR Linux configuration file.
-func readFixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtures, name))
-	if err != nil {
-		t.Fatalf("fixture: %v", err)
-	}
-	return b
-}
+func readFixture(t testing.TB, name string) []byte { return testenv.ReadFixture(t, name) }
 
 // withHostName returns the real configuration cfg with system > name >
 // host-name set to host, keys prefixed as in config.json when prefixed is

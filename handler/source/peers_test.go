@@ -22,14 +22,7 @@ import (
 // The real peers these tests talk to: a stand-in sr_cli executable and an HTTP
 // server that speaks SR Linux's JSON-RPC, both serving the fixtures' data.
 
-const fixtures = "../../../shared/fixtures/srlinux"
-
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtures, name))
-	testenv.Need(t, err == nil, fmt.Sprintf("fixture %s is not readable (%v): the repository must sit beside shared/", name, err))
-	return b
-}
+func fixture(t *testing.T, name string) []byte { return testenv.ReadFixture(t, name) }
 
 // configWithoutPreamble is a fixture config as JSON-RPC's result[0] has it: the
 // file form minus "_preamble", sent compact as a server would.

@@ -30,7 +30,7 @@ func TestSRCLIConfigIsSRCLIOutputByteForByte(t *testing.T) {
 	t.Parallel()
 	const name = "srl-config-dcf-leaf11.json"
 	want := fixture(t, name)
-	bin := standInSRCLI(t, map[string]string{cliConfig: fixtures + "/" + name})
+	bin := standInSRCLI(t, map[string]string{cliConfig: testenv.Fixture(t, name)})
 	var got bytes.Buffer
 	if err := openSRCLI(t, bin).WriteConfig(context.Background(), &got); err != nil {
 		t.Fatal(err)

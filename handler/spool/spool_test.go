@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 	"io"
 	"os"
 	"path/filepath"
@@ -21,15 +22,10 @@ import (
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 )
 
-const fixtures = "../../../shared/fixtures/srlinux"
-
 func TestSnapshotRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := openSpool(t, dir, 10, 1<<20)
-	cfg, err := os.ReadFile(filepath.Join(fixtures, "srl-config-dcf-leaf11.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testenv.ReadFixture(t, "srl-config-dcf-leaf11.json")
 
 	w, err := s.Create()
 	if err != nil {
@@ -354,10 +350,7 @@ func TestJobs(t *testing.T) {
 // event handler's ~10 s window, fsyncs included.
 func TestAddJobFast(t *testing.T) {
 	s, _ := openSpool(t, t.TempDir(), 10, 1<<20)
-	event, err := os.ReadFile(filepath.Join(fixtures, "eh-input-backup-last-change.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	event := testenv.ReadFixture(t, "eh-input-backup-last-change.json")
 	var took []time.Duration
 	for range 30 {
 		start := time.Now()
