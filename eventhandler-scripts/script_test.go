@@ -28,6 +28,10 @@ const (
 	sudoPrefix    = "/usr/bin/sudo -n "
 	defaultBinary = "/usr/local/bin/cfgsnap"
 	npmPackage    = "upython/node_modules/@micropython/micropython-webassembly-pyscript/package.json"
+
+	lastChangePath = "system configuration last-change"
+	lastChange     = "2025-09-20T11:02:08.456Z" // the last-change of most cases
+	memoryKey      = "cfgsnap-last-change"      // the script's persistent-data key
 )
 
 var (
@@ -59,6 +63,7 @@ type testCase struct {
 	sudo    bool   // through /usr/bin/sudo -n
 	delay   int    // reinvoke-with-delay in ms; 0: none
 	printed string // "": the script prints nothing; else its one line contains this
+	memory  any    // the persistent-data returned, compared as JSON; nil: none
 }
 
 // result is what a runner reports for one case.
@@ -260,15 +265,32 @@ func (e *env) cases(t *testing.T) []testCase {
 	ok := func(name, input string) testCase {
 		return testCase{name: name, input: input, run: true, binary: e.standin}
 	}
-	withOpts := func(opts obj) string {
+	// lcEvent is an event with last-change lc (no such path when nil), the
+	// stand-in and opts as options, and pdata as persistent-data (none when nil).
+	lcEvent := func(lc, pdata any, opts obj) string {
 		o := obj{"binary": e.standin, "sudo": "false"}
 		for k, v := range opts {
 			o[k] = v
 		}
-		return event(t, obj{"paths": []obj{{"path": "system configuration last-change", "value": "2025-09-20T11:02:08.456Z"}}, "options": o})
+		ev := obj{"options": o}
+		if lc != nil {
+			ev["paths"] = []obj{{"path": lastChangePath, "value": lc}}
+		}
+		if pdata != nil {
+			ev["persistent-data"] = pdata
+		}
+		return event(t, ev)
 	}
+	// withOpts is a first run: a last-change not handed on before.
+	withOpts := func(opts obj) string { return lcEvent(lastChange, nil, opts) }
+	// again is a reinvocation: the persistent-data of the run that handed on
+	// the same last-change.
+	remembered := obj{memoryKey: lastChange}
+	again := func(opts obj) string { return lcEvent(lastChange, remembered, opts) }
 
 	// Every real input, as it is (default binary, sudo auto) and with the stand-in.
+	// None was handed on before: one with a last-change gets a reinvocation
+	// and remembers it, beside the persistent-data it came with.
 	fixtures := filepath.Dir(testenv.Fixture(t, "eh-input-backup-last-change.json"))
 	files, _ := filepath.Glob(filepath.Join(fixtures, "eh-input-*.json"))
 	for _, f := range files {
@@ -277,18 +299,44 @@ func (e *env) cases(t *testing.T) []testCase {
 			t.Fatal(err)
 		}
 		name := strings.TrimSuffix(filepath.Base(f), ".json")
-		add(testCase{name: "fixture/" + name, input: string(b), run: true, binary: defaultBinary, sudo: true})
 		var ev obj
 		if err := json.Unmarshal(b, &ev); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
+		var memory obj
+		if pd, _ := ev["persistent-data"].(obj); pd != nil {
+			if pd[memoryKey] != nil {
+				t.Fatalf("%s: already holds %s: give it its own expectations", f, memoryKey)
+			}
+			memory = obj{}
+			for k, v := range pd {
+				memory[k] = v
+			}
+		}
+		delay := 0
+		paths, _ := ev["paths"].([]any)
+		for _, p := range paths {
+			if p, _ := p.(obj); p["path"] == lastChangePath {
+				if memory == nil {
+					memory = obj{}
+				}
+				memory[memoryKey], delay = p["value"], 60000
+				break
+			}
+		}
+		c := testCase{name: "fixture/" + name, input: string(b), run: true, binary: defaultBinary, sudo: true, delay: delay}
+		if memory != nil {
+			c.memory = memory
+		}
+		add(c)
 		opts, _ := ev["options"].(obj)
 		if opts == nil {
 			opts = obj{}
 		}
 		opts["binary"], opts["sudo"] = e.standin, "false"
 		ev["options"] = opts
-		add(ok("fixture/"+name+"/standin", event(t, ev)))
+		c.name, c.input, c.binary, c.sudo = "fixture/"+name+"/standin", event(t, ev), e.standin, false
+		add(c)
 		add(testCase{name: "fixture/" + name + "/truncated", input: string(b[:len(b)/2]), run: true, binary: defaultBinary, sudo: true})
 	}
 
@@ -304,12 +352,20 @@ func (e *env) cases(t *testing.T) []testCase {
 		"unicode":    "é 中文 😀 \u2028\u2029 \ufeff \u200b",
 		"2000-chars": long[:2000],
 	}
+	// Those a last-change could be (short printable ASCII) are remembered and
+	// get a reinvocation; the others only reach the binary, which refuses them.
+	plain := map[string]bool{"quotes": true, "subshell": true, "backticks": true, "metachars": true}
 	for name, h := range hostile {
-		add(ok("hostile/"+name, event(t, obj{
-			"paths":           []obj{{"path": "system configuration last-change", "value": h}, {"path": h, "value": h}},
+		c := ok("hostile/"+name, event(t, obj{
+			"paths":           []obj{{"path": lastChangePath, "value": h}, {"path": h, "value": h}},
 			"options":         obj{"binary": e.standin, "sudo": "false", "target": h, "name": []string{h, h}, h: h},
 			"persistent-data": obj{h: h},
-		})))
+		}))
+		c.memory = obj{h: h}
+		if plain[name] {
+			c.memory, c.delay = obj{h: h, memoryKey: h}, 60000
+		}
+		add(c)
 	}
 	add(ok("hostile/escaped-in-json", `{"paths":[{"path":"a\"b\\c","value":"\u00e9\ud83d\ude00\u0000\u2028\n$(x)"}],"options":{"binary":"`+e.standin+`","sudo":"false","target":"\ud800\u0000"}}`))
 	add(ok("hostile/spaces-tabs-newlines-between-tokens", "\n\t {\r\n \"options\" :\t{ \"binary\" : \""+e.standin+"\" ,\n\"sudo\":\"false\" } }\n\n"))
@@ -373,9 +429,11 @@ func (e *env) cases(t *testing.T) []testCase {
 	validLong := "/" + strings.Repeat("x/", 999) + "y"
 	add(testCase{name: "binary/default", input: `{"options":{}}`, run: true, binary: defaultBinary, sudo: true})
 	add(testCase{name: "binary/empty-list", input: `{"options":{"binary":[]}}`, run: true, binary: defaultBinary, sudo: true})
-	add(ok("binary/list-last-wins", withOpts(obj{"binary": []string{"/bad path", e.standin}})))
-	add(testCase{name: "binary/2000-chars", input: withOpts(obj{"binary": validLong}), run: true, binary: validLong})
-	add(testCase{name: "binary/plus-dot-dash", input: withOpts(obj{"binary": "/opt/c++/cfg_snap-1.0/bin/cfgsnap"}), run: true, binary: "/opt/c++/cfg_snap-1.0/bin/cfgsnap"})
+	c := ok("binary/list-last-wins", withOpts(obj{"binary": []string{"/bad path", e.standin}}))
+	c.delay, c.memory = 60000, remembered
+	add(c)
+	add(testCase{name: "binary/2000-chars", input: withOpts(obj{"binary": validLong}), run: true, binary: validLong, delay: 60000, memory: remembered})
+	add(testCase{name: "binary/plus-dot-dash", input: withOpts(obj{"binary": "/opt/c++/cfg_snap-1.0/bin/cfgsnap"}), run: true, binary: "/opt/c++/cfg_snap-1.0/bin/cfgsnap", delay: 60000, memory: remembered})
 	for name, b := range map[string]any{
 		"relative":      "cfgsnap",
 		"dot-relative":  "./cfgsnap",
@@ -401,7 +459,8 @@ func (e *env) cases(t *testing.T) []testCase {
 		add(testCase{name: "binary/bad/" + name, input: withOpts(obj{"binary": b}), printed: "option binary"})
 	}
 
-	// The pending marker: reinvoke-with-delay while snapshots wait, if retries are on.
+	// The pending marker: on a reinvocation (the last-change remembered),
+	// reinvoke-with-delay while snapshots wait, if retries are on.
 	sp := func(s string) *string { return &s }
 	for _, p := range []struct {
 		name    string
@@ -444,8 +503,8 @@ func (e *env) cases(t *testing.T) []testCase {
 		if p.retry != nil {
 			opts["retry-interval"] = p.retry
 		}
-		c := ok("pending/"+p.name, withOpts(opts))
-		c.mirror, c.delay = []string{dir}, p.delay
+		c := ok("pending/"+p.name, again(opts))
+		c.mirror, c.delay, c.memory = []string{dir}, p.delay, remembered
 		if p.warn {
 			c.printed = "option retry-interval"
 		}
@@ -455,18 +514,193 @@ func (e *env) cases(t *testing.T) []testCase {
 	if err := os.Mkdir(filepath.Join(dir, "pending"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	c := ok("pending/is-a-folder", withOpts(obj{"spool-dir": dir}))
-	c.mirror = []string{dir}
+	c = ok("pending/is-a-folder", again(obj{"spool-dir": dir}))
+	c.mirror, c.memory = []string{dir}, remembered
 	add(c)
 	dir = e.spool(t, sp("5"))
-	add(ok("pending/no-such-spool-dir", withOpts(obj{"spool-dir": dir + "/nonexistent"})))
-	add(ok("pending/spool-dir-2000-hostile", withOpts(obj{"spool-dir": long[:2000]})))
+	c = ok("pending/no-such-spool-dir", again(obj{"spool-dir": dir + "/nonexistent"}))
+	c.memory = remembered
+	add(c)
+	c = ok("pending/spool-dir-2000-hostile", again(obj{"spool-dir": long[:2000]}))
+	c.memory = remembered
+	add(c)
 	add(testCase{name: "pending/bad-binary", input: event(t, obj{"options": obj{"binary": "rel", "spool-dir": dir}}), mirror: []string{dir}, printed: "option binary"})
+
+	e.memoryCases(t, add, lcEvent, sp)
 
 	// An event too long for one command-line argument is refused, not truncated.
 	add(testCase{name: "too-long", input: withOpts(obj{"target": strings.Repeat("x", 70000)}), printed: "too long"})
-	add(ok("long-but-fits", withOpts(obj{"target": strings.Repeat("x", 60000)})))
+	c = ok("long-but-fits", withOpts(obj{"target": strings.Repeat("x", 60000)}))
+	c.delay, c.memory = 60000, remembered
+	add(c)
 	return cs
+}
+
+// memoryCases covers persistent-data: the script remembers the last-change it
+// handed on. A new one (a commit, or the first run after boot: no
+// persistent-data) gets one reinvocation, a second look at its first delivery,
+// which the pending marker, read before the binary runs, cannot show; the same
+// one (a reinvocation) gets another only while snapshots wait. Every other key
+// comes back as it came, and nothing in persistent-data reaches the cmdline
+// other than as part of the hex of the whole input.
+func (e *env) memoryCases(t *testing.T, add func(testCase), lcEvent func(lc, pdata any, opts obj) string, sp func(string) *string) {
+	const older = "2025-09-20T10:59:59.001Z"
+	remembered := obj{memoryKey: lastChange}
+	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
+	nested := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	long := strings.Repeat("$(x)'\"`;|&\n", 200)
+	lc64 := "2025-09-20T11:02:08." + strings.Repeat("1", 43) + "Z"
+	huge := strings.Repeat(`q"$(x)`, 8000) // 56,000 bytes as JSON: the event still fits
+	for _, m := range []struct {
+		name    string
+		lc      any     // the event's last-change; nil: no such path
+		pdata   any     // the incoming persistent-data; nil: none
+		pending *string // the pending marker; nil: none
+		retry   any     // retry-interval; nil: absent (60)
+		delay   int
+		memory  any // the persistent-data returned; nil: none
+		printed string
+	}{
+		// The rule.
+		{"new/no-persistent-data/pending-0", lastChange, nil, sp("0"), nil, 60000, remembered, ""},
+		{"new/no-persistent-data/no-pending", lastChange, nil, nil, nil, 60000, remembered, ""},
+		{"new/no-persistent-data/pending-2", lastChange, nil, sp("2"), nil, 60000, remembered, ""},
+		{"new/empty-persistent-data", lastChange, obj{}, sp("0"), nil, 60000, remembered, ""},
+		{"new/persistent-data-null", lastChange, raw("null"), sp("0"), nil, 60000, remembered, ""},
+		{"new/interval-5", lastChange, nil, sp("0"), "5", 5000, remembered, ""},
+		{"new/interval-bogus", lastChange, nil, sp("0"), "bogus", 60000, remembered, "option retry-interval"},
+		{"same/pending-0", lastChange, remembered, sp("0"), nil, 0, remembered, ""},
+		{"same/no-pending", lastChange, remembered, nil, nil, 0, remembered, ""},
+		{"same/pending-2", lastChange, remembered, sp("2"), nil, 60000, remembered, ""},
+		{"same/pending-2-interval-0.5", lastChange, remembered, sp("2"), "0.5", 500, remembered, ""},
+		{"different/pending-0", lastChange, obj{memoryKey: older}, sp("0"), nil, 60000, remembered, ""},
+		{"different/no-pending-interval-7", lastChange, obj{memoryKey: older}, nil, "7", 7000, remembered, ""},
+		{"different/pending-2", lastChange, obj{memoryKey: older}, sp("2"), nil, 60000, remembered, ""},
+		// retry-interval 0: never, and the last-change is remembered all the same.
+		{"new/interval-0", lastChange, nil, sp("2"), "0", 0, remembered, ""},
+		{"same/interval-0-pending-2", lastChange, remembered, sp("2"), "0", 0, remembered, ""},
+		{"different/interval-0", lastChange, obj{memoryKey: older}, sp("2"), "0", 0, remembered, ""},
+
+		// Other keys come back as they came, beside the new value.
+		{"other-keys/new", lastChange,
+			raw(`{"cfgsnap-last-change":"` + older + `","other":{"nested":[1,"x",true,false,null,1.5,-7,{}]},"n":42,"big":123456789012345678901234567890,"s":"text","e":[]}`),
+			sp("0"), nil, 60000,
+			raw(`{"cfgsnap-last-change":"` + lastChange + `","other":{"nested":[1,"x",true,false,null,1.5,-7,{}]},"n":42,"big":123456789012345678901234567890,"s":"text","e":[]}`), ""},
+		{"other-keys/same", lastChange, obj{memoryKey: lastChange, "x": "y"}, sp("0"), nil, 0, obj{memoryKey: lastChange, "x": "y"}, ""},
+		{"other-keys/same-pending-2", lastChange, obj{memoryKey: lastChange, "x": "y"}, sp("2"), nil, 60000, obj{memoryKey: lastChange, "x": "y"}, ""},
+		{"other-keys/interval-0", lastChange, obj{"x": "y"}, nil, "0", 0, obj{memoryKey: lastChange, "x": "y"}, ""},
+		// Escaped and raw non-ASCII, lone surrogates, control characters:
+		// written back, in ASCII.
+		{"other-keys/escaped-unicode", lastChange,
+			raw(`{"u\ud83d\ude00":"\ud83d\ude00 \u00e9 \ud800 \udfff \u2028 \u0000\u001f \"q\" \\ <&> \u007f"}`), nil, nil, 60000,
+			raw(`{"u\ud83d\ude00":"\ud83d\ude00 \u00e9 \ud800 \udfff \u2028 \u0000\u001f \"q\" \\ <&> \u007f","cfgsnap-last-change":"` + lastChange + `"}`), ""},
+		{"other-keys/raw-unicode", lastChange, obj{"é 中文": "é 中文 😀 \u2028 \ufeff"}, nil, nil, 60000,
+			obj{"é 中文": "é 中文 😀 \u2028 \ufeff", memoryKey: lastChange}, ""},
+		// ... and do not steer the script: options, paths and binary there
+		// are data, not options.
+		{"other-keys/look-like-options", lastChange,
+			obj{"options": obj{"binary": "/x;reboot", "sudo": "true", "retry-interval": "0"}, "binary": "/evil $(reboot)", "sudo": "true",
+				"paths": []obj{{"path": lastChangePath, "value": lastChange}}, "retry-interval": "0", "spool-dir": "/"},
+			sp("0"), nil, 60000,
+			obj{"options": obj{"binary": "/x;reboot", "sudo": "true", "retry-interval": "0"}, "binary": "/evil $(reboot)", "sudo": "true",
+				"paths": []obj{{"path": lastChangePath, "value": lastChange}}, "retry-interval": "0", "spool-dir": "/", memoryKey: lastChange}, ""},
+
+		// Hostile persistent-data: not an object (replaced), huge, quotes.
+		{"hostile/not-an-object/list", lastChange, []string{lastChange}, sp("0"), nil, 60000, remembered, "persistent-data is a list"},
+		{"hostile/not-an-object/string", lastChange, lastChange, sp("0"), nil, 60000, remembered, "persistent-data is a string"},
+		{"hostile/not-an-object/number", lastChange, 42, sp("0"), nil, 60000, remembered, "persistent-data is a number"},
+		{"hostile/not-an-object/true", lastChange, true, sp("0"), nil, 60000, remembered, "persistent-data is true or false"},
+		{"hostile/not-an-object/float", lastChange, 1.5, sp("0"), nil, 60000, remembered, "persistent-data is a number"},
+		{"hostile/not-an-object/nested-list", lastChange, raw(nested(200)), sp("0"), nil, 60000, remembered, "persistent-data is a list"},
+		{"hostile/not-an-object/huge-string", lastChange, huge, sp("0"), nil, 60000, remembered, "persistent-data is a string"},
+		{"hostile/not-an-object/no-last-change", nil, "$(reboot)'\"", sp("0"), nil, 0, nil, "persistent-data is a string"},
+		{"hostile/huge-other-key", lastChange, obj{memoryKey: lastChange, "big": huge}, sp("0"), nil, 0, obj{memoryKey: lastChange, "big": huge}, ""},
+		{"hostile/huge-value", lastChange, obj{memoryKey: strings.Repeat(lastChange, 2000)}, sp("0"), nil, 60000, remembered, ""},
+		{"hostile/quotes-value", lastChange, obj{memoryKey: `"; /sbin/reboot; echo "` + lastChange + `'`}, sp("0"), nil, 60000, remembered, ""},
+		{"hostile/2000-chars-value", lastChange, obj{memoryKey: long[:2000], long[:2000]: long[:2000]}, sp("0"), nil, 60000,
+			obj{memoryKey: lastChange, long[:2000]: long[:2000]}, ""},
+		{"hostile/padded-value", lastChange, obj{memoryKey: " " + lastChange}, sp("0"), nil, 60000, remembered, ""},
+		{"hostile/number-value", lastChange, obj{memoryKey: 20250920}, sp("0"), nil, 60000, remembered, ""},
+		{"hostile/list-value", lastChange, obj{memoryKey: []string{lastChange}}, sp("0"), nil, 60000, remembered, ""},
+		{"hostile/object-value", lastChange, obj{memoryKey: obj{memoryKey: lastChange}}, sp("0"), nil, 60000, remembered, ""},
+		{"hostile/null-value", lastChange, raw(`{"cfgsnap-last-change":null}`), sp("0"), nil, 60000, remembered, ""},
+		// Values json.dumps could not write back as they came are dropped,
+		// with one line: nested deeper than 32 levels (the limit kept clear
+		// of MicroPython's stack), numbers out of a double's range.
+		{"hostile/nested-32-kept", lastChange, raw(`{"cfgsnap-last-change":"` + lastChange + `","d":` + nested(32) + `}`), sp("0"), nil, 0,
+			raw(`{"cfgsnap-last-change":"` + lastChange + `","d":` + nested(32) + `}`), ""},
+		{"hostile/nested-33-dropped", lastChange, raw(`{"cfgsnap-last-change":"` + lastChange + `","d":` + nested(33) + `,"ok":1}`), sp("0"), nil, 0,
+			raw(`{"cfgsnap-last-change":"` + lastChange + `","ok":1}`), "dropped 1 key"},
+		{"hostile/nested-200-in-object", lastChange, raw(`{"d":{"e":` + nested(200) + `},"ok":[1]}`), sp("0"), nil, 60000,
+			raw(`{"cfgsnap-last-change":"` + lastChange + `","ok":[1]}`), "dropped 1 key"},
+		{"hostile/out-of-range", lastChange, raw(`{"inf":1e400,"-inf":[-1e400],"ok":1e300}`), sp("0"), nil, 60000,
+			raw(`{"cfgsnap-last-change":"` + lastChange + `","ok":1e+300}`), "dropped 2 key"},
+
+		// A last-change that cannot be one (not a short printable ASCII
+		// string, or none at all): the pending rule alone, and what was
+		// remembered stays.
+		{"unusable/number", 12345, remembered, sp("0"), nil, 0, remembered, ""},
+		{"unusable/number-pending-2", 12345, remembered, sp("2"), nil, 60000, remembered, ""},
+		{"unusable/empty", "", obj{memoryKey: older}, sp("0"), nil, 0, obj{memoryKey: older}, ""},
+		{"unusable/65-chars", lc64 + "1", obj{memoryKey: older}, sp("0"), nil, 0, obj{memoryKey: older}, ""},
+		{"unusable/newline", lastChange + "\n", obj{memoryKey: older}, sp("0"), nil, 0, obj{memoryKey: older}, ""},
+		{"unusable/non-ascii", "2025-09-20T11:02:08.456Ｚ", obj{memoryKey: older}, sp("0"), nil, 0, obj{memoryKey: older}, ""},
+		{"unusable/object", obj{"v": lastChange}, nil, sp("0"), nil, 0, nil, ""},
+		{"unusable/no-path", nil, remembered, sp("0"), nil, 0, remembered, ""},
+		{"unusable/no-path-pending-2", nil, remembered, sp("2"), nil, 60000, remembered, ""},
+		{"unusable/no-path-no-persistent-data", nil, nil, sp("2"), nil, 60000, nil, ""},
+		{"usable/64-chars", lc64, remembered, sp("0"), nil, 60000, obj{memoryKey: lc64}, ""},
+	} {
+		dir := e.spool(t, m.pending)
+		opts := obj{"spool-dir": dir}
+		if m.retry != nil {
+			opts["retry-interval"] = m.retry
+		}
+		add(testCase{name: "memory/" + m.name, input: lcEvent(m.lc, m.pdata, opts), mirror: []string{dir},
+			run: true, binary: e.standin, delay: m.delay, memory: m.memory, printed: m.printed})
+	}
+
+	// Odd paths: never a failure, no last-change.
+	for name, paths := range map[string]string{
+		"object":         `{"path":"` + lastChangePath + `","value":"` + lastChange + `"}`,
+		"string":         `"` + lastChangePath + `"`,
+		"not-objects":    `["` + lastChangePath + `",1,null,[]]`,
+		"no-path-member": `[{"value":"` + lastChange + `"}]`,
+		"path-not-str":   `[{"path":["` + lastChangePath + `"],"value":"` + lastChange + `"}]`,
+	} {
+		in := `{"paths":` + paths + `,"options":{"binary":"` + e.standin + `","sudo":"false","spool-dir":"/nonexistent"}}`
+		add(testCase{name: "memory/paths/" + name, input: in, run: true, binary: e.standin})
+	}
+	// The first last-change path counts, as in the binary.
+	two := func(a, b string) string {
+		return `{"paths":[{"path":"` + lastChangePath + `","value":"` + a + `"},{"path":"` + lastChangePath + `","value":"` + b + `"}],` +
+			`"options":{"binary":"` + e.standin + `","sudo":"false","spool-dir":"/nonexistent"},"persistent-data":{"cfgsnap-last-change":"` + lastChange + `"}}`
+	}
+	add(testCase{name: "memory/paths/first-counts-same", input: two(lastChange, older), run: true, binary: e.standin, memory: remembered})
+	add(testCase{name: "memory/paths/first-counts-new", input: two(older, lastChange), run: true, binary: e.standin, delay: 60000, memory: obj{memoryKey: older}})
+
+	// Nothing run: the persistent-data comes back unchanged (nothing new was
+	// handed on), for what persistent-data the input has.
+	pd := obj{memoryKey: older, "x": obj{"y": []int{1}}}
+	add(testCase{name: "memory/bad-binary", input: lcEvent(lastChange, pd, obj{"binary": "rel"}), printed: "option binary", memory: pd})
+	add(testCase{name: "memory/bad-binary-no-persistent-data", input: lcEvent(lastChange, nil, obj{"binary": "rel"}), printed: "option binary"})
+	big := obj{memoryKey: older, "big": strings.Repeat("x", 70000)}
+	add(testCase{name: "memory/too-long", input: lcEvent(lastChange, big, nil), printed: "too long", memory: big})
+
+	// An object whose options are not an object: the binary refuses it, but
+	// its persistent-data and last-change count as in any object.
+	add(testCase{name: "memory/options-not-an-object",
+		input: `{"paths":[{"path":"` + lastChangePath + `","value":"` + lastChange + `"}],"options":"x","persistent-data":{"y":1}}`,
+		run:   true, binary: defaultBinary, sudo: true, delay: 60000, memory: obj{"y": 1, memoryKey: lastChange}})
+
+	// Not a JSON object: no persistent-data back, as there is none to keep.
+	for name, in := range map[string]string{
+		"truncated": `{"paths":[{"path":"` + lastChangePath + `","value":"` + lastChange + `"}],"persistent-data":{"x":1`,
+		"array":     `[{"paths":[{"path":"` + lastChangePath + `","value":"` + lastChange + `"}],"persistent-data":{"x":1}}]`,
+		"string":    `"{\"persistent-data\":{\"x\":1}}"`,
+	} {
+		add(testCase{name: "memory/malformed/" + name, input: in, run: true, binary: defaultBinary, sudo: true})
+	}
 }
 
 func mergeBinary(opts obj, binary string) obj {
@@ -491,13 +725,30 @@ func (e *env) check(t *testing.T, c testCase, r result) {
 		t.Errorf("printed %q, want one line containing %q", r.Printed, c.printed)
 	}
 
+	// ASCII only: MicroPython would write non-ASCII as it is, and a surrogate
+	// from the input as bytes that are not UTF-8.
+	for i, b := range []byte(*r.Output) {
+		if b >= 0x80 {
+			t.Fatalf("output is not ASCII at byte %d: %.200q", i, (*r.Output)[max(0, i-40):])
+		}
+	}
+
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(*r.Output), &top); err != nil {
 		t.Fatalf("output %q: %v", *r.Output, err)
 	}
 	var actions []map[string]json.RawMessage
-	if err := json.Unmarshal(top["actions"], &actions); err != nil || len(top) != 1 || actions == nil {
-		t.Fatalf(`output %s: want {"actions": [...]} and nothing else`, *r.Output)
+	wantKeys := 1
+	if c.memory != nil {
+		wantKeys = 2
+	}
+	if err := json.Unmarshal(top["actions"], &actions); err != nil || len(top) != wantKeys || actions == nil {
+		t.Fatalf(`output %.300s: want {"actions": [...]}, with "persistent-data" %v, and nothing else`, *r.Output, c.memory != nil)
+	}
+	if c.memory != nil {
+		if got, want := jsonValue(t, top["persistent-data"]), jsonValue(t, c.memory); !reflect.DeepEqual(got, want) {
+			t.Errorf("persistent-data %.300s, want %.300s", top["persistent-data"], marshal(t, c.memory))
+		}
 	}
 	var cmdline string
 	runs, delays := 0, []int{}
@@ -606,6 +857,33 @@ func (e *env) runStandin(t *testing.T, cmd *exec.Cmd, want []string) {
 	if !reflect.DeepEqual(argv, want) {
 		t.Errorf("%.200q: stand-in got argv %.200q, want %.200q", cmd.Args, argv, want)
 	}
+}
+
+// marshal encodes v (a json.RawMessage as it is).
+func marshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// jsonValue decodes v, or the JSON encoding of v, keeping each number's digits
+// (json.Number), so that a number written back rounded or reformatted shows.
+func jsonValue(t *testing.T, v any) any {
+	t.Helper()
+	b, ok := v.(json.RawMessage)
+	if !ok {
+		b = marshal(t, v)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var out any
+	if err := dec.Decode(&out); err != nil {
+		t.Fatalf("%.200s: %v", b, err)
+	}
+	return out
 }
 
 func decoded(r result) any {

@@ -172,7 +172,7 @@ func All() []Option {
 				}
 			}},
 		{Name: "retry-interval", Default: "60", Script: true,
-			Help: "event-handler script: seconds before the script reinvokes itself while snapshots wait in the spool; 0 turns retries off",
+			Help: "event-handler script: seconds after which the script has cfgsnap look again, once after each new last-change and then while snapshots wait in the spool; 0 turns retries off",
 			set:  seconds(func(c *Config) *time.Duration { return &c.RetryInterval })},
 	}
 	sort.Slice(opts, func(i, j int) bool { return opts[i].Name < opts[j].Name })
