@@ -73,7 +73,7 @@ func (r *report) deliverTo(ctx context.Context, t string, s *spool.Spool, entrie
 			defer f.Close()
 			ctx, cancel := context.WithTimeout(ctx, c.DeliverTimeout)
 			defer cancel()
-			return d.Save(ctx, e.Record.Name, e.Record.Size, f)
+			return d.Save(ctx, snapshot.Record{Name: e.Record.Name, Size: e.Record.Size}, f)
 		}()
 		if err == nil {
 			err = s.Delivered(e, t)

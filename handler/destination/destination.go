@@ -8,6 +8,7 @@ package destination
 
 import (
 	"context"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"io"
 )
 
@@ -21,12 +22,14 @@ type Destination interface {
 	// never a secret.
 	String() string
 
-	// Save stores exactly size bytes read from r under name, creating missing
-	// folders and replacing what is there. It is atomic: whatever happens to this
-	// process or the connection, a reader of name sees the old content, no file,
-	// or all of the new content, never part of it. It fails if r fails or yields
-	// other than size bytes, and when ctx is done.
-	Save(ctx context.Context, name string, size int64, r io.Reader) error
+	// Save stores the snapshot rec describes: exactly rec.Size bytes read from r,
+	// under rec.Name for destinations that keep files, creating missing folders
+	// and replacing what is there. The rest of rec (host, user, commits,
+	// last-change, sha256) is there for destinations that record it. Save is
+	// atomic: whatever happens to this process or the connection, a reader sees
+	// the old content, none, or all of the new content, never part of it. It fails
+	// if r fails or yields other than rec.Size bytes, and when ctx is done.
+	Save(ctx context.Context, rec snapshot.Record, r io.Reader) error
 
 	// Close releases connections. The destination is not used afterwards.
 	Close() error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"io"
 	"time"
 
@@ -29,15 +30,15 @@ type retrying struct {
 	logf  Logf
 }
 
-func (r *retrying) Save(ctx context.Context, name string, size int64, data io.Reader) error {
+func (r *retrying) Save(ctx context.Context, rec snapshot.Record, data io.Reader) error {
 	seeker, canRewind := data.(io.Seeker)
 	pause := r.first
 	for try := 1; ; try++ {
-		err := r.Destination.Save(ctx, name, size, data)
+		err := r.Destination.Save(ctx, rec, data)
 		if err == nil || try >= r.tries || !canRewind || fail.KindOf(err) != fail.Deliver || ctx.Err() != nil {
 			return err
 		}
-		r.logf("%s: try %d of %d failed, again in %v: %v", name, try, r.tries, pause, err)
+		r.logf("%s: try %d of %d failed, again in %v: %v", rec.Name, try, r.tries, pause, err)
 		select {
 		case <-ctx.Done():
 			return errors.Join(err, ctx.Err())
@@ -60,14 +61,14 @@ type logged struct {
 	logf Logf
 }
 
-func (l *logged) Save(ctx context.Context, name string, size int64, data io.Reader) error {
+func (l *logged) Save(ctx context.Context, rec snapshot.Record, data io.Reader) error {
 	start := time.Now()
-	err := l.Destination.Save(ctx, name, size, data)
+	err := l.Destination.Save(ctx, rec, data)
 	took := time.Since(start).Round(time.Millisecond)
 	if err != nil {
-		l.logf("%s: %s not saved after %v: %v", l.Destination, name, took, err)
+		l.logf("%s: %s not saved after %v: %v", l.Destination, rec.Name, took, err)
 	} else {
-		l.logf("%s: saved %s (%d bytes) in %v", l.Destination, name, size, took)
+		l.logf("%s: saved %s (%d bytes) in %v", l.Destination, rec.Name, rec.Size, took)
 	}
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"net/url"
 	"sort"
 	"testing"
@@ -62,7 +63,7 @@ func ctx(t *testing.T) context.Context {
 // save stores data under name and fails the test on error.
 func save(t *testing.T, d destination.Destination, name string, data []byte) {
 	t.Helper()
-	if err := d.Save(ctx(t), name, int64(len(data)), bytes.NewReader(data)); err != nil {
+	if err := d.Save(ctx(t), snapshot.Record{Name: name, Size: int64(len(data))}, bytes.NewReader(data)); err != nil {
 		t.Fatalf("Save(%q, %d bytes): %v", name, len(data), err)
 	}
 }
@@ -168,7 +169,7 @@ func (r *brokenReader) Read(p []byte) (int, error) {
 }
 
 func failingReader(t *testing.T, d destination.Destination, stored func() map[string][]byte) {
-	err := d.Save(ctx(t), "leaf1/partial.json", 1<<20, &brokenReader{n: 200 << 10})
+	err := d.Save(ctx(t), snapshot.Record{Name: "leaf1/partial.json", Size: 1 << 20}, &brokenReader{n: 200 << 10})
 	if err == nil {
 		t.Fatal("Save succeeded although its reader failed")
 	}
@@ -179,7 +180,7 @@ func failingReader(t *testing.T, d destination.Destination, stored func() map[st
 }
 
 func shortReader(t *testing.T, d destination.Destination, stored func() map[string][]byte) {
-	err := d.Save(ctx(t), "short.json", int64(len(config))+100, bytes.NewReader(config))
+	err := d.Save(ctx(t), snapshot.Record{Name: "short.json", Size: int64(len(config)) + 100}, bytes.NewReader(config))
 	if err == nil {
 		t.Fatal("Save succeeded with fewer bytes than its size")
 	}
@@ -206,7 +207,9 @@ func cancelled(t *testing.T, d destination.Destination, stored func() map[string
 	c, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- d.Save(c, "stalled.json", 1<<20, &stallingReader{ctx: c}) }()
+	go func() {
+		done <- d.Save(c, snapshot.Record{Name: "stalled.json", Size: 1 << 20}, &stallingReader{ctx: c})
+	}()
 	select {
 	case err := <-done:
 		if err == nil {
@@ -221,7 +224,7 @@ func cancelled(t *testing.T, d destination.Destination, stored func() map[string
 func failedSaveKeepsOld(t *testing.T, d destination.Destination, stored func() map[string][]byte) {
 	name := "leaf1/leaf1.json"
 	save(t, d, name, config)
-	if err := d.Save(ctx(t), name, 1<<20, &brokenReader{n: 64 << 10}); err == nil {
+	if err := d.Save(ctx(t), snapshot.Record{Name: name, Size: 1 << 20}, &brokenReader{n: 64 << 10}); err == nil {
 		t.Fatal("Save succeeded although its reader failed")
 	}
 	wantFiles(t, stored, map[string][]byte{name: config})

@@ -2,6 +2,7 @@ package desttest
 
 import (
 	"context"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"io/fs"
 	"net"
 	"net/url"
@@ -72,7 +73,7 @@ func (h SSH[D]) PrivateModes(t *testing.T) {
 	}
 	root := filepath.Join(base, "srl")
 	d := h.Dest(t, s, root, SSHConfig(s))
-	if err := d.Save(t.Context(), "leaf1/x.json", 2, strings.NewReader("{}")); err != nil {
+	if err := d.Save(t.Context(), snapshot.Record{Name: "leaf1/x.json", Size: 2}, strings.NewReader("{}")); err != nil {
 		t.Fatal(err)
 	}
 	for p, want := range map[string]os.FileMode{
@@ -107,7 +108,7 @@ func (h SSH[D]) OneConnectionForMany(t *testing.T) {
 		t.Fatalf("New connected %d times before any Save", n)
 	}
 	for _, name := range []string{"a.json", "b.json", "c/d.json"} {
-		if err := d.Save(t.Context(), name, 2, strings.NewReader("{}")); err != nil {
+		if err := d.Save(t.Context(), snapshot.Record{Name: name, Size: 2}, strings.NewReader("{}")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -123,16 +124,16 @@ func (h SSH[D]) ServerRestart(t *testing.T) {
 	s := sshd.New(t, sshd.Options{})
 	root := t.TempDir()
 	d := h.Dest(t, s, root, SSHConfig(s))
-	if err := d.Save(t.Context(), "one.json", 2, strings.NewReader("{}")); err != nil {
+	if err := d.Save(t.Context(), snapshot.Record{Name: "one.json", Size: 2}, strings.NewReader("{}")); err != nil {
 		t.Fatal(err)
 	}
 	s.Stop()
-	err := d.Save(t.Context(), "two.json", 2, strings.NewReader("{}"))
+	err := d.Save(t.Context(), snapshot.Record{Name: "two.json", Size: 2}, strings.NewReader("{}"))
 	if fail.KindOf(err) != fail.Deliver {
 		t.Fatalf("with the server down: %v (kind %d), want a Deliver error", err, fail.KindOf(err))
 	}
 	s.Start()
-	if err := d.Save(t.Context(), "two.json", 2, strings.NewReader("{}")); err != nil {
+	if err := d.Save(t.Context(), snapshot.Record{Name: "two.json", Size: 2}, strings.NewReader("{}")); err != nil {
 		t.Fatalf("after the server is back: %v", err)
 	}
 	if got := ReadTree(t, root); len(got) != 2 || string(got["two.json"]) != "{}" {
@@ -149,7 +150,7 @@ func (h SSH[D]) HomeRelative(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	d := h.Dest(t, s, "/~/"+filepath.Base(dir)+"/srl", SSHConfig(s))
-	if err := d.Save(t.Context(), "leaf1/x.json", 2, strings.NewReader("{}")); err != nil {
+	if err := d.Save(t.Context(), snapshot.Record{Name: "leaf1/x.json", Size: 2}, strings.NewReader("{}")); err != nil {
 		t.Fatal(err)
 	}
 	if got := ReadTree(t, dir); len(got) != 1 || string(got["srl/leaf1/x.json"]) != "{}" {

@@ -8,6 +8,7 @@ package file
 import (
 	"context"
 	"fmt"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"io"
 	"net/url"
 	"os"
@@ -38,7 +39,8 @@ func (d *Destination) String() string { return "file://" + d.root }
 
 // Save writes to a hidden temporary file, syncs it, renames it over name and
 // syncs the folder, so a crash leaves either the old file or the new one.
-func (d *Destination) Save(ctx context.Context, name string, size int64, r io.Reader) (err error) {
+func (d *Destination) Save(ctx context.Context, rec snapshot.Record, r io.Reader) (err error) {
+	name, size := rec.Name, rec.Size
 	final := filepath.Join(d.root, filepath.FromSlash(name))
 	tmp := filepath.Join(d.root, filepath.FromSlash(destination.TempName(name)))
 	dir := filepath.Dir(final)

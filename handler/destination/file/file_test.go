@@ -1,6 +1,7 @@
 package file_test
 
 import (
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"io/fs"
 	"net/url"
 	"os"
@@ -27,7 +28,7 @@ func TestConformance(t *testing.T) {
 func TestPrivateModes(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "srl")
 	d, _ := file.New(&url.URL{Scheme: "file", Path: root})
-	if err := d.Save(t.Context(), "leaf1/x.json", 2, strings.NewReader("{}")); err != nil {
+	if err := d.Save(t.Context(), snapshot.Record{Name: "leaf1/x.json", Size: 2}, strings.NewReader("{}")); err != nil {
 		t.Fatal(err)
 	}
 	for p, want := range map[string]os.FileMode{filepath.Join(root, "leaf1"): 0o700 | fs.ModeDir, filepath.Join(root, "leaf1", "x.json"): 0o600} {

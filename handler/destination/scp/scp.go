@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"io"
 	"net/url"
 	"path"
@@ -60,7 +61,8 @@ func New(u *url.URL, base sshclient.Config) (*Destination, error) {
 func (d *Destination) String() string { return d.conn.String() }
 
 // Save sends r as a temporary file and renames it over name, in one remote command.
-func (d *Destination) Save(ctx context.Context, name string, size int64, r io.Reader) error {
+func (d *Destination) Save(ctx context.Context, rec snapshot.Record, r io.Reader) error {
+	name, size := rec.Name, rec.Size
 	return d.conn.Save(ctx, name, func(conn *ssh.Client, _ struct{}) error {
 		return d.save(ctx, conn, name, size, r)
 	})

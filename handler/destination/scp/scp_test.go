@@ -1,6 +1,7 @@
 package scp_test
 
 import (
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -34,7 +35,7 @@ func TestShellCharactersInPath(t *testing.T) {
 	base := t.TempDir()
 	root := filepath.Join(base, "it's $HOME `id` ; rm -rf x", "srl")
 	d := target.Dest(t, s, root, desttest.SSHConfig(s))
-	if err := d.Save(t.Context(), "leaf1/x.json", 2, strings.NewReader("{}")); err != nil {
+	if err := d.Save(t.Context(), snapshot.Record{Name: "leaf1/x.json", Size: 2}, strings.NewReader("{}")); err != nil {
 		t.Fatal(err)
 	}
 	got := desttest.ReadTree(t, base)
@@ -57,7 +58,7 @@ func TestServerRefusal(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := target.Dest(t, s, base, desttest.SSHConfig(s))
-	err := d.Save(t.Context(), "leaf1/x.json", 2, strings.NewReader("{}"))
+	err := d.Save(t.Context(), snapshot.Record{Name: "leaf1/x.json", Size: 2}, strings.NewReader("{}"))
 	if fail.KindOf(err) != fail.Deliver || !strings.Contains(err.Error(), "Not a directory") {
 		t.Fatalf("got %v (kind %d), want a Deliver error with the server's reason", err, fail.KindOf(err))
 	}
@@ -76,7 +77,7 @@ func TestSFTPOnlyAccount(t *testing.T) {
 			c.Timeout = time.Second
 			d := target.Dest(t, s, t.TempDir(), c)
 			start := time.Now()
-			err := d.Save(t.Context(), "x.json", 2, strings.NewReader("{}"))
+			err := d.Save(t.Context(), snapshot.Record{Name: "x.json", Size: 2}, strings.NewReader("{}"))
 			if fail.KindOf(err) != fail.Deliver || !strings.Contains(err.Error(), "sftp://") {
 				t.Fatalf("got %v (kind %d), want a Deliver error that suggests sftp://", err, fail.KindOf(err))
 			}

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"io"
 	"net/url"
 	"os"
@@ -56,7 +57,8 @@ func New(u *url.URL, base sshclient.Config) (*Destination, error) {
 func (d *Destination) String() string { return d.conn.String() }
 
 // Save streams r to a temporary file, syncs it and renames it over name.
-func (d *Destination) Save(ctx context.Context, name string, size int64, r io.Reader) error {
+func (d *Destination) Save(ctx context.Context, rec snapshot.Record, r io.Reader) error {
+	name, size := rec.Name, rec.Size
 	return d.conn.Save(ctx, name, func(conn *ssh.Client, client *pkgsftp.Client) error {
 		final := path.Join(d.root, name)
 		tmp := path.Join(d.root, destination.TempName(name))

@@ -1,6 +1,7 @@
 package sftp_test
 
 import (
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -39,7 +40,7 @@ func TestUnknownHostKeyIsTrust(t *testing.T) {
 	}
 	root := t.TempDir()
 	d := target.Dest(t, s, root, c)
-	err := d.Save(t.Context(), "x.json", 2, strings.NewReader("{}"))
+	err := d.Save(t.Context(), snapshot.Record{Name: "x.json", Size: 2}, strings.NewReader("{}"))
 	if fail.KindOf(err) != fail.Trust || !strings.Contains(err.Error(), s.Fingerprint()) {
 		t.Fatalf("got %v (kind %d), want a Trust error with the fingerprint", err, fail.KindOf(err))
 	}
@@ -51,7 +52,7 @@ func TestUnknownHostKeyIsTrust(t *testing.T) {
 func TestNoSFTPSubsystem(t *testing.T) {
 	s := sshd.New(t, sshd.Options{NoSFTP: true})
 	d := target.Dest(t, s, t.TempDir(), desttest.SSHConfig(s))
-	err := d.Save(t.Context(), "x.json", 2, strings.NewReader("{}"))
+	err := d.Save(t.Context(), snapshot.Record{Name: "x.json", Size: 2}, strings.NewReader("{}"))
 	if fail.KindOf(err) != fail.Deliver || !strings.Contains(err.Error(), "scp://") {
 		t.Fatalf("got %v (kind %d), want a Deliver error that suggests scp://", err, fail.KindOf(err))
 	}
