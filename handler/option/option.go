@@ -40,6 +40,22 @@ type Config struct {
 	ConnectTimeout      time.Duration
 	DeliverTimeout      time.Duration
 
+	Branch          string
+	GitPath         string
+	AuthorEmail     string
+	GitPasswordFile string
+
+	S3AccessKeyFile string
+	S3SecretKeyFile string
+
+	CAFile               string
+	WebhookSecretFile    string
+	WebhookIncludeConfig bool
+	WebhookFormat        string
+
+	Keep     int
+	KeepDays int
+
 	SpoolDir      string
 	SpoolMaxCount int
 	SpoolMaxBytes int64
@@ -71,7 +87,7 @@ const NetNSAuto = "auto"
 func All() []Option {
 	opts := []Option{
 		{Name: "target", List: true,
-			Help: "where snapshots go; repeat for several: sftp://user@host[:port]/path, scp://user@host[:port]/path, file:///path",
+			Help: "where snapshots go; repeat for several: sftp://user@host[:port]/path, scp://user@host[:port]/path, file:///path, git+ssh://git@host[:port]/repo.git, https://host/repo.git, s3://bucket/prefix, https://host/webhook",
 			set:  func(c *Config, v []string) error { c.Targets = v; return nil }},
 		{Name: "source", Default: "sr_cli",
 			Help: "where the running configuration and the commit list come from: sr_cli, jsonrpc, or file:PATH (e.g. file:/etc/opt/srlinux/checkpoint/checkpoint-0.json)",
@@ -131,6 +147,50 @@ func All() []Option {
 		{Name: "deliver-timeout", Default: "120",
 			Help: "seconds one snapshot may take to reach one destination before the try is abandoned (it stays spooled)",
 			set:  seconds(func(c *Config) *time.Duration { return &c.DeliverTimeout })},
+		{Name: "branch", Default: "main",
+			Help: "git: the branch snapshots are committed to",
+			set:  str(func(c *Config) *string { return &c.Branch })},
+		{Name: "git-path", Default: "{host}.json",
+			Help: "git: file path in the repository, one per switch so git log -p shows its history; fields {host} {name}",
+			set:  str(func(c *Config) *string { return &c.GitPath })},
+		{Name: "author-email", Default: "{user}@{host}",
+			Help: "git: the commit author's e-mail, whose name is the switch user who committed; fields {user} {host}",
+			set:  str(func(c *Config) *string { return &c.AuthorEmail })},
+		{Name: "git-password-file",
+			Help: "git over HTTPS: file holding the token or password (first line); else $CFGSNAP_GIT_PASSWORD",
+			set:  path(func(c *Config) *string { return &c.GitPasswordFile })},
+		{Name: "s3-access-key-file",
+			Help: "S3: file holding the access key id; else $AWS_ACCESS_KEY_ID, else the shared credentials file",
+			set:  path(func(c *Config) *string { return &c.S3AccessKeyFile })},
+		{Name: "s3-secret-key-file",
+			Help: "S3: file holding the secret access key; else $AWS_SECRET_ACCESS_KEY, else the shared credentials file",
+			set:  path(func(c *Config) *string { return &c.S3SecretKeyFile })},
+		{Name: "ca-file",
+			Help: "PEM file of CA certificates that HTTPS destinations (webhook, git, S3) are verified against, besides the system's",
+			set:  path(func(c *Config) *string { return &c.CAFile })},
+		{Name: "webhook-secret-file",
+			Help: "webhook: file holding the HMAC-SHA256 secret that signs each body (X-Cfgsnap-Signature); else $CFGSNAP_WEBHOOK_SECRET",
+			set:  path(func(c *Config) *string { return &c.WebhookSecretFile })},
+		{Name: "webhook-include-config", Default: "false", Bool: true,
+			Help: "webhook: include the configuration itself in the body, not only its record and hashes",
+			set:  boolean(func(c *Config) *bool { return &c.WebhookIncludeConfig })},
+		{Name: "webhook-format", Default: "json",
+			Help: "webhook: json (the snapshot's record; works with salt-api) or slack (a text message for Slack-style incoming webhooks)",
+			set: func(c *Config, v []string) error {
+				switch s := last(v); s {
+				case "json", "slack":
+					c.WebhookFormat = s
+					return nil
+				default:
+					return fmt.Errorf("want json or slack, got %q", s)
+				}
+			}},
+		{Name: "keep", Default: "0",
+			Help: "retention: keep the newest N snapshots of this switch at file-like targets (sftp, file, s3); 0 keeps all",
+			set:  whole(func(c *Config) *int { return &c.Keep })},
+		{Name: "keep-days", Default: "0",
+			Help: "retention: delete snapshots of this switch older than N days at file-like targets; 0 keeps all; the newest is always kept",
+			set:  whole(func(c *Config) *int { return &c.KeepDays })},
 		{Name: "spool-dir", Default: "/etc/opt/srlinux/cfgsnap",
 			Help: "folder for the job queue, undelivered snapshots and the last-run report",
 			set:  path(func(c *Config) *string { return &c.SpoolDir })},
@@ -244,6 +304,17 @@ func str(field func(*Config) *string) func(*Config, []string) error {
 
 func path(field func(*Config) *string) func(*Config, []string) error {
 	return func(c *Config, v []string) error { *field(c) = ExpandHome(last(v)); return nil }
+}
+
+func whole(field func(*Config) *int) func(*Config, []string) error {
+	return func(c *Config, v []string) error {
+		n, err := strconv.Atoi(last(v))
+		if err != nil || n < 0 || n > 1_000_000 {
+			return fmt.Errorf("want a whole number from 0, got %q", last(v))
+		}
+		*field(c) = n
+		return nil
+	}
 }
 
 func boolean(field func(*Config) *bool) func(*Config, []string) error {

@@ -1,6 +1,10 @@
 package snapshot
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Record is the metadata that travels with a snapshot: it is stored next to the
 // spooled file, sent in reports, and holds the values that Name turns into a
@@ -16,6 +20,34 @@ type Record struct {
 	Name       string    `json:"name"`                 // file name below each target, from Name
 	Size       int64     `json:"size"`                 // bytes of the configuration
 	SHA256     string    `json:"sha256"`               // lower-case hex digest of the configuration
+	Changes    *Changes  `json:"changes,omitempty"`    // what changed since this switch's previous snapshot; nil: unknown
+	Stored     []string  `json:"stored,omitempty"`     // where the snapshot already is, for notifications
+}
+
+// Changes counts what changed between two snapshots of one switch, by leaf path
+// of the configuration (a list entry's path names its keys), so a reader sees who
+// changed what without opening the diff.
+type Changes struct {
+	Added   int `json:"added"`
+	Removed int `json:"removed"`
+	Changed int `json:"changed"`
+	// Paths names the first few: "+" added, "-" removed, "~" changed.
+	Paths []string `json:"paths,omitempty"`
+}
+
+// None reports whether nothing changed.
+func (c *Changes) None() bool { return c != nil && c.Added == 0 && c.Removed == 0 && c.Changed == 0 }
+
+// String is one line: "2 added, 1 removed, 3 changed: +/interface[name=e1-1]/description ...".
+func (c *Changes) String() string {
+	if c == nil {
+		return "changes unknown"
+	}
+	s := fmt.Sprintf("%d added, %d removed, %d changed", c.Added, c.Removed, c.Changed)
+	if len(c.Paths) > 0 {
+		s += ": " + strings.Join(c.Paths, " ")
+	}
+	return s
 }
 
 // timestampLayout has no colons (not allowed in every file system, and a drive
