@@ -10,6 +10,7 @@ import (
 	"context"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"io"
+	"time"
 )
 
 // A Destination stores snapshots under slash-separated names relative to its root
@@ -33,4 +34,26 @@ type Destination interface {
 
 	// Close releases connections. The destination is not used afterwards.
 	Close() error
+}
+
+// Pruner is a Destination that keeps files it can list and remove; retention
+// (options keep and keep-days) works on those and leaves the others alone.
+type Pruner interface {
+	Destination
+
+	// List returns the files directly in folder dir (slash-separated, relative
+	// to the root; "" is the root), not those in subfolders. A missing folder is
+	// an empty list.
+	List(ctx context.Context, dir string) ([]File, error)
+
+	// Remove deletes the file name (relative to the root). A missing file is
+	// not an error.
+	Remove(ctx context.Context, name string) error
+}
+
+// File is one entry of Pruner.List.
+type File struct {
+	Name    string // relative to the root, slash-separated
+	Size    int64
+	ModTime time.Time
 }
