@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/option"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
@@ -42,7 +43,16 @@ func deliver(ctx context.Context, s *spool.Spool, c *option.Config, nw *network,
 			}
 		}
 	}
+	// Notifications go last, so they can say where the snapshot is stored.
+	slices.SortStableFunc(r.targets, func(a, b string) int {
+		return cmpBool(target.Notifies(a), target.Notifies(b))
+	})
 	for _, t := range r.targets {
+		// Read afresh: each delivery adds to the records' Stored.
+		if entries, err = s.Pending(); err != nil {
+			r.failed[t] = fail.As(fail.Internal, fmt.Errorf("reading the spool: %w", err))
+			continue
+		}
 		r.deliverTo(ctx, t, s, entries, c, nw, env)
 	}
 	if after, err := s.Pending(); err == nil {
@@ -76,7 +86,11 @@ func (r *report) deliverTo(ctx context.Context, t string, s *spool.Spool, entrie
 			return d.Save(ctx, snapshot.Record{Name: e.Record.Name, Size: e.Record.Size}, f)
 		}()
 		if err == nil {
-			err = s.Delivered(e, t)
+			location := ""
+			if !target.Notifies(t) {
+				location = destination.Location(d, e.Record)
+			}
+			err = s.Delivered(e, t, location)
 		}
 		if err != nil {
 			r.failed[t] = err
@@ -84,6 +98,16 @@ func (r *report) deliverTo(ctx context.Context, t string, s *spool.Spool, entrie
 		}
 		r.delivered[t]++
 	}
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 // line is the run's report: one line, shown in the instance state by the next
@@ -125,7 +149,11 @@ func describe(rec snapshot.Record) string {
 	if len(cs) > 1 {
 		word = "commits"
 	}
-	return fmt.Sprintf("%s (%s %s)", rec.Name, word, strings.Join(cs, ", "))
+	changed := ""
+	if rec.Changes != nil {
+		changed = "; " + fmt.Sprintf("%d added, %d removed, %d changed", rec.Changes.Added, rec.Changes.Removed, rec.Changes.Changed)
+	}
+	return fmt.Sprintf("%s (%s %s%s)", rec.Name, word, strings.Join(cs, ", "), changed)
 }
 
 func orUnknown(s string) string {

@@ -168,8 +168,16 @@ func TestBurstIsCoalescedAndLastStateWins(t *testing.T) {
 		t.Fatalf("landed %v, want one snapshot %s of the last state", keys(got), want)
 	}
 	status, _ := s.status()
-	if !strings.Contains(status, "commits 1 by alice, 2 by bob, 3 by carol, 4 by dave") {
+	if !strings.Contains(status, "commits 1 by alice, 2 by bob, 3 by carol, 4 by dave)") {
 		t.Errorf("the report should name every coalesced commit: %q", status)
+	}
+	// The next capture is compared with this one.
+	s.setConfig("leaf1", "change 4")
+	lc = s.commit("erin", "")
+	s.handle(s.event(lc, nil))
+	s.work()
+	if status, _ := s.status(); !strings.Contains(status, "commit 5 by erin; 0 added, 0 removed, 1 changed)") {
+		t.Errorf("the report should count what changed since the last capture: %q", status)
 	}
 }
 

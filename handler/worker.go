@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"time"
 
+	"github.com/cfgsnap/cfgsnap/handler/diff"
 	"github.com/cfgsnap/cfgsnap/handler/event"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/netns"
@@ -269,7 +270,52 @@ func capture(ctx context.Context, s *spool.Spool, c *option.Config, nw *network,
 		w.Abort()
 		return spool.Entry{}, err
 	}
-	return w.Commit(rec, c.Targets)
+	rec.Changes = changes(s, w, env)
+	e, err := w.Commit(rec, c.Targets)
+	if err != nil {
+		return e, err
+	}
+	if err := s.KeepAsPrevious(e); err != nil {
+		env.logf("the next snapshot's change summary will be unknown: %v", err)
+	}
+	return e, nil
+}
+
+// maxCompare bounds the configurations that get a change summary: comparing
+// holds both in memory, and a switch's worker must stay small.
+const maxCompare = 16 << 20
+
+// changes summarises what changed since the previous capture; nil (unknown) for
+// the first one, a very large one, or a configuration that is not JSON.
+func changes(s *spool.Spool, w *spool.Writer, env Env) *snapshot.Changes {
+	prev, err := s.Previous()
+	if err != nil {
+		return nil
+	}
+	defer prev.Close()
+	cur, err := os.Open(w.Path())
+	if err != nil {
+		return nil
+	}
+	defer cur.Close()
+	if a, b := fileSize(prev), fileSize(cur); a > maxCompare || b > maxCompare {
+		env.logf("change summary skipped: configurations of %d and %d bytes are over %d", a, b, maxCompare)
+		return nil
+	}
+	c, err := diff.Compare(prev, cur)
+	if err != nil {
+		env.logf("change summary unavailable: %v", err)
+		return nil
+	}
+	return c
+}
+
+func fileSize(f *os.File) int64 {
+	st, err := f.Stat()
+	if err != nil {
+		return -1
+	}
+	return st.Size()
 }
 
 // hostName is system name host-name from the captured configuration, else the

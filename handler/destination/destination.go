@@ -10,6 +10,7 @@ import (
 	"context"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -56,4 +57,25 @@ type File struct {
 	Name    string // relative to the root, slash-separated
 	Size    int64
 	ModTime time.Time
+}
+
+// Locator is a Destination whose snapshots are not found at its URL joined
+// with their name: a file in a git repository, say.
+type Locator interface {
+	Location(rec snapshot.Record) string
+}
+
+// Location says where d keeps the snapshot rec describes, for the record's
+// Stored list that notifications carry. It looks through wrappers.
+func Location(d Destination, rec snapshot.Record) string {
+	for {
+		if l, ok := d.(Locator); ok {
+			return l.Location(rec)
+		}
+		w, ok := d.(interface{ Unwrap() Destination })
+		if !ok {
+			return strings.TrimSuffix(d.String(), "/") + "/" + rec.Name
+		}
+		d = w.Unwrap()
+	}
 }

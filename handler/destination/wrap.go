@@ -72,3 +72,9 @@ func (l *logged) Save(ctx context.Context, rec snapshot.Record, data io.Reader) 
 	}
 	return err
 }
+
+// Unwrap returns the destination inside, for its optional interfaces.
+func (r *retrying) Unwrap() Destination { return r.Destination }
+
+// Unwrap returns the destination inside, for its optional interfaces.
+func (l *logged) Unwrap() Destination { return l.Destination }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 	"io"
 	"runtime"
 	"runtime/metrics"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 )
 
 // readFixture returns a real SR Linux configuration file.

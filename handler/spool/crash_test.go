@@ -81,7 +81,7 @@ func crashChild(dir, trial string) {
 		}
 		for _, e := range es {
 			if rng.IntN(3) == 0 {
-				if err := s.Delivered(e, crashTargets[rng.IntN(2)]); err != nil {
+				if err := s.Delivered(e, crashTargets[rng.IntN(2)], ""); err != nil {
 					die(err)
 				}
 			}

@@ -214,11 +214,12 @@ func (s *Spool) Open(e Entry) (*os.File, error) {
 	return f, nil
 }
 
-// Delivered records that e reached target: the target is removed from the
-// entry, and the entry from the spool once no target remains. Call it with the
-// worker lock held. Delivering to a target twice, or an entry no longer
-// spooled, is not an error.
-func (s *Spool) Delivered(e Entry, target string) error {
+// Delivered records that e reached target, at location (where a reader finds
+// it, added to the record's Stored for the notifications still to come): the
+// target is removed from the entry, and the entry from the spool once no target
+// remains. Call it with the worker lock held. Delivering to a target twice, or
+// an entry no longer spooled, is not an error.
+func (s *Spool) Delivered(e Entry, target, location string) error {
 	if !isEntryID(e.ID) {
 		return fail.New(fail.Internal, "spool: %q is not an entry of this spool; pass entries as Pending returned them", e.ID)
 	}
@@ -242,6 +243,9 @@ func (s *Spool) Delivered(e Entry, target string) error {
 		return nil
 	}
 	m.Targets = slices.Delete(m.Targets, i, i+1)
+	if location != "" {
+		m.Record.Stored = append(m.Record.Stored, location)
+	}
 	if len(m.Targets) == 0 {
 		if err := s.removeEntry(e.ID); err != nil {
 			return err
@@ -394,4 +398,33 @@ func (s *Spool) writePending(n int) error {
 // String describes the spool for logs.
 func (s *Spool) String() string {
 	return fmt.Sprintf("spool %s (at most %d snapshots, %d bytes)", s.dir, s.maxCount, s.maxBytes)
+}
+
+// previousFile holds the last configuration captured, for the next capture's
+// change summary. It is a hard link to the entry's content, so keeping it costs
+// no copy, and it outlives the entry's delivery.
+const previousFile = "previous.json"
+
+// KeepAsPrevious makes e's configuration the one the next capture is compared with.
+func (s *Spool) KeepAsPrevious(e Entry) error {
+	done, err := s.writing() // a concurrent Open must not take tmp for a leftover
+	if err != nil {
+		return err
+	}
+	defer done()
+	tmp := filepath.Join(s.dir, tmpPrefix+previousFile) // recover removes it if we die here
+	os.Remove(tmp)
+	if err := os.Link(contentPath(s.dir, e.ID), tmp); err != nil {
+		return osErr(err, "keeping the snapshot for the next comparison")
+	}
+	if err := os.Rename(tmp, filepath.Join(s.dir, previousFile)); err != nil {
+		os.Remove(tmp)
+		return osErr(err, "keeping the snapshot for the next comparison")
+	}
+	return syncDir(s.dir)
+}
+
+// Previous opens the last configuration captured; fs.ErrNotExist before the first.
+func (s *Spool) Previous() (*os.File, error) {
+	return os.Open(filepath.Join(s.dir, previousFile))
 }

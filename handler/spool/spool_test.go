@@ -5,9 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 )
 
 func TestSnapshotRoundTrip(t *testing.T) {
@@ -164,7 +166,7 @@ func TestBoundBytes(t *testing.T) {
 	s, log := openSpool(t, dir, 100, 100)
 	c40 := strings.Repeat("x", 40)
 	a := commit(t, s, "a", c40, "sftp://one", "sftp://two")
-	if err := s.Delivered(a, "sftp://one"); err != nil {
+	if err := s.Delivered(a, "sftp://one", ""); err != nil {
 		t.Fatal(err)
 	}
 	commit(t, s, "b", c40, "sftp://one", "sftp://two")
@@ -225,23 +227,24 @@ func TestDeliveredPerTarget(t *testing.T) {
 	e := commit(t, s, "n", "config", "sftp://a", "sftp://b")
 	other := commit(t, s, "other", "config", "sftp://a")
 
-	if err := s.Delivered(e, "sftp://a"); err != nil {
+	if err := s.Delivered(e, "sftp://a", "sftp://a/n"); err != nil {
 		t.Fatal(err)
 	}
-	// A new process (the next run) sees only what is left.
+	// A new process (the next run) sees only what is left, and where the
+	// snapshot already is, for the notifications still to send.
 	s2, _ := openSpool(t, dir, 10, 1<<20)
 	es := pending(t, s2)
-	if len(es) != 2 || !slices.Equal(es[0].Targets, []string{"sftp://b"}) {
-		t.Fatalf("after delivery to a: %+v, want n waiting for b only", es)
+	if len(es) != 2 || !slices.Equal(es[0].Targets, []string{"sftp://b"}) || !slices.Equal(es[0].Record.Stored, []string{"sftp://a/n"}) {
+		t.Fatalf("after delivery to a: %+v, want n waiting for b only, stored at sftp://a/n", es)
 	}
 	if p := readPending(t, dir); p != "2\n" {
 		t.Errorf("pending file %q, want 2", p)
 	}
 	// Repeating a delivery, even with the stale entry, changes nothing.
-	if err := s2.Delivered(e, "sftp://a"); err != nil {
+	if err := s2.Delivered(e, "sftp://a", ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := s2.Delivered(es[0], "sftp://b"); err != nil {
+	if err := s2.Delivered(es[0], "sftp://b", ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := names(pending(t, s2)); !slices.Equal(got, []string{"other"}) {
@@ -250,10 +253,10 @@ func TestDeliveredPerTarget(t *testing.T) {
 	if _, err := s2.Open(e); err == nil {
 		t.Error("Open of a delivered entry succeeded")
 	}
-	if err := s2.Delivered(e, "sftp://b"); err != nil {
+	if err := s2.Delivered(e, "sftp://b", ""); err != nil {
 		t.Errorf("Delivered on an entry already gone: %v", err)
 	}
-	if err := s2.Delivered(other, "sftp://a"); err != nil {
+	if err := s2.Delivered(other, "sftp://a", ""); err != nil {
 		t.Fatal(err)
 	}
 	if p := readPending(t, dir); p != "0\n" {
@@ -288,7 +291,7 @@ func TestAbortAndMisuse(t *testing.T) {
 		if _, err := s.Open(bad); err == nil {
 			t.Errorf("Open(%q) succeeded", bad.ID)
 		}
-		if err := s.Delivered(bad, "file:///a"); err == nil {
+		if err := s.Delivered(bad, "file:///a", ""); err == nil {
 			t.Errorf("Delivered(%q) succeeded", bad.ID)
 		}
 	}
@@ -666,5 +669,40 @@ func TestCaptured(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "captured"), []byte("yesterday"), 0o600)
 	if _, err := s2.Captured(); err == nil || !strings.Contains(err.Error(), "remove it") {
 		t.Errorf("damaged file: %v; want an error saying to remove it", err)
+	}
+}
+
+func TestPreviousOutlivesDelivery(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := openSpool(t, dir, 10, 1<<20)
+	if _, err := s.Previous(); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Previous before any capture: %v, want fs.ErrNotExist", err)
+	}
+	first := commit(t, s, "a", "config one", "sftp://a")
+	if err := s.KeepAsPrevious(first); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delivered(first, "sftp://a", ""); err != nil {
+		t.Fatal(err)
+	}
+	second := commit(t, s, "b", "config two", "sftp://a")
+	f, err := s.Previous()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(f)
+	f.Close()
+	if string(got) != "config one" {
+		t.Errorf("previous after delivery: %q", got)
+	}
+	s.KeepAsPrevious(second)
+	f, _ = s.Previous()
+	got, _ = io.ReadAll(f)
+	f.Close()
+	if string(got) != "config two" {
+		t.Errorf("previous after the next capture: %q", got)
+	}
+	if l := leftovers(t, dir); len(l) > 0 {
+		t.Errorf("left %v", l)
 	}
 }

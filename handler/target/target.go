@@ -88,6 +88,15 @@ func Open(target string, env Env) (destination.Destination, error) {
 	return destination.WithLog(destination.WithRetry(d, tries, firstPause, env.Logf), env.Logf), nil
 }
 
+// Notifies reports whether target is a notification (a webhook) rather than a
+// store: it holds no copy to point at, and goes after the stores, so it can say
+// where the snapshot is. An http(s) URL is a webhook unless it names a git
+// repository (a path ending in .git).
+func Notifies(target string) bool {
+	u, err := url.Parse(target)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && !strings.HasSuffix(u.Path, ".git")
+}
+
 func redact(s string) string {
 	if i := strings.Index(s, "@"); i >= 0 {
 		if j := strings.Index(s, "://"); j >= 0 && j < i {
