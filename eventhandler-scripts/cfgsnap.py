@@ -10,7 +10,10 @@
 #
 # The one thing it remembers, in the event handler's persistent-data, is the
 # last-change it last handed on, to decide when to ask for a second look (see
-# the retry rule in event_handler_main).
+# the retry rule in event_handler_main). The event-handler instance that runs
+# this script is cfgsnap's own, not shared with other scripts, so that one key
+# is all its persistent-data holds: the script reads nothing else there, and
+# returns that key alone.
 #
 # Runs on MicroPython 1.18+ (what SR Linux embeds) and on CPython 3. It uses json
 # only: binascii is not confirmed on the switch, so hex is encoded by hand.
@@ -28,16 +31,12 @@ HEX_DIGITS = b"0123456789abcdef"
 # and the whole cmdline is one argument when the event handler runs it via sh -c.
 MAX_CMDLINE = 131071
 LAST_CHANGE_PATH = "system configuration last-change"
-# The persistent-data key this script owns; every other key is written back as
-# it came, so that nothing another user of the instance keeps there is lost.
+# The persistent-data key, the instance's only one: any other key found there
+# is ignored, and not written back.
 MEMORY_KEY = "cfgsnap-last-change"
 # A real last-change is 24 characters (2025-09-20T11:02:08.456Z); the bound keeps
 # what is remembered small whatever the event carries.
 MAX_LAST_CHANGE = 64
-# How deep a persistent-data value may nest and still be written back. The check
-# walks it without recursion, and json.dumps, which does recurse, then stays far
-# from MicroPython's small stack.
-MAX_DEPTH = 32
 
 
 def option(options, name, default):
@@ -100,112 +99,45 @@ def to_hex(data):
     return str(out, "ascii")
 
 
+def usable(value):
+    # A printable ASCII string of 1 to MAX_LAST_CHANGE characters: the binary
+    # refuses all other last-change values but a time with dozens of fraction
+    # digits, so they leave no snapshot that needs a second look, and what is
+    # remembered stays small, and plain JSON in both interpreters.
+    return isinstance(value, str) and 0 < len(value) <= MAX_LAST_CHANGE and all(" " <= c <= "~" for c in value)
+
+
 def last_change(event):
     # The value of the first "system configuration last-change" path, the one
-    # the binary reads too. None when there is none, or when it is not a
-    # printable ASCII string of at most MAX_LAST_CHANGE characters: the binary
-    # refuses all such values but a time with dozens of fraction digits, so
-    # they leave no snapshot that needs a second look (the pending rule still
-    # applies), and what is remembered stays small and plain.
+    # the binary reads too, if usable(); else None (the pending rule still
+    # applies).
     paths = event.get("paths")
     if not isinstance(paths, list):
         return None
     for p in paths:
         if isinstance(p, dict) and p.get("path") == LAST_CHANGE_PATH:
             value = p.get("value")
-            if isinstance(value, str) and 0 < len(value) <= MAX_LAST_CHANGE and all(" " <= c <= "~" for c in value):
-                return value
-            return None
+            return value if usable(value) else None
     return None
 
 
-def writable(value):
-    # Whether json.dumps writes value back as it came, the same in both
-    # interpreters: plain JSON values nested at most MAX_DEPTH deep. Numbers past
-    # a double's range load as inf, which no JSON can hold. Walked with a list,
-    # not recursion (MicroPython's stack is small).
-    todo = [(value, 0)]
-    while todo:
-        v, depth = todo.pop()
-        if isinstance(v, (list, dict)):
-            if depth >= MAX_DEPTH:
-                return False
-            for x in (v.values() if isinstance(v, dict) else v):
-                todo.append((x, depth + 1))
-        elif isinstance(v, float):
-            if v - v != 0:
-                return False
-        elif not (v is None or isinstance(v, (str, int, bool))):
-            # bool is named: in MicroPython it is no subclass of int.
-            return False
-    return True
-
-
-def persistent(event):
-    # The incoming persistent-data as an object to write back. The event handler
-    # hands each run what the run before returned, so a key left out of the
-    # output may be lost: keep every key but those whose value cannot be
-    # written back, and say so when there are any.
+def remembered(event):
+    # The last-change the previous run handed on, if the persistent-data is an
+    # object holding a usable one; else None, silently: nothing else in it is
+    # ours (see MEMORY_KEY).
     data = event.get("persistent-data")
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        # Named, not printed: it may be huge, or nested too deep to print.
-        # bool before number: in CPython it is a subclass of int.
-        kind = "a list" if isinstance(data, list) else "a string" if isinstance(data, str) else "true or false" if isinstance(data, bool) else "a number"
-        print("cfgsnap.py: warning: persistent-data is %s, not an object; replaced" % kind)
-        return {}
-    kept = {}
-    dropped = []
-    for key in data:
-        if writable(data[key]):
-            kept[key] = data[key]
-        else:
-            dropped.append(key)
-    if dropped:
-        print("cfgsnap.py: warning: persistent-data: dropped %d key(s) nested over %d levels or holding a number out of range, first %s" % (len(dropped), MAX_DEPTH, shown(dropped[0])))
-    return kept
-
-
-def ascii_json(value):
-    # json.dumps(value) in ASCII only. CPython escapes every non-ASCII character;
-    # MicroPython writes them as they are, and writes a surrogate from the input
-    # (the \ud83d of an escaped emoji) as bytes that are not UTF-8, which the
-    # event handler could refuse along with every action. So escape what is left
-    # as \uXXXX, as CPython does (a code point above U+FFFF as a surrogate pair;
-    # MicroPython holds each lone surrogate as three bytes, decoded here as one).
-    text = json.dumps(value)
-    data = text.encode("utf-8")
-    if len(data) == len(text):
-        return text
-    out = bytearray()
-    i = 0
-    while i < len(data):
-        b = data[i]
-        if b < 0x80:
-            out.append(b)
-            i += 1
-            continue
-        n = 1 if b < 0xE0 else 2 if b < 0xF0 else 3  # continuation bytes
-        code = b & (0x3F >> n)
-        for c in data[i + 1:i + 1 + n]:
-            code = (code << 6) | (c & 0x3F)
-        i += 1 + n
-        if code >= 0x10000:
-            code -= 0x10000
-            out.extend(("\\u%04x\\u%04x" % (0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF))).encode("ascii"))
-        else:
-            out.extend(("\\u%04x" % code).encode("ascii"))
-    return str(out, "ascii")
+    value = data.get(MEMORY_KEY) if isinstance(data, dict) else None
+    return value if usable(value) else None
 
 
 def reply(actions, memory):
-    # The output. persistent-data goes only when there is something to keep:
-    # an empty object holds nothing the next run could use. The actions are
-    # ASCII already (hex, a checked path, numbers); persistent-data is made so.
-    if not memory:
-        return json.dumps({"actions": actions})
-    return '{"actions": %s, "persistent-data": %s}' % (json.dumps(actions), ascii_json(memory))
+    # The output, with persistent-data only when there is a last-change to
+    # remember. It is ASCII as json.dumps writes it, in both interpreters: the
+    # actions hold hex, a checked path and numbers, memory a usable() value.
+    out = {"actions": actions}
+    if memory is not None:
+        out["persistent-data"] = {MEMORY_KEY: memory}
+    return json.dumps(out)
 
 
 def event_handler_main(in_json_str):
@@ -218,12 +150,12 @@ def event_handler_main(in_json_str):
     # A malformed event still goes to the binary, with default options here:
     # the binary reports malformed events clearly, and a switch whose event
     # handler sends something unexpected should be heard from, not ignored.
-    # One that is not a JSON object has no persistent-data to keep either, and
-    # no last-change: it gets no persistent-data back, and a retry only while
-    # snapshots wait (the binary refuses it, so it adds none).
+    # One that is not a JSON object has no last-change and no remembered one:
+    # it gets no persistent-data back, and a retry only while snapshots wait
+    # (the binary refuses it, so it adds none).
     options = {}
-    memory = None  # the persistent-data to return; None: not an object
     current = None  # the event's last-change, if usable
+    previous = None  # the one remembered in persistent-data, if usable
     try:
         event = json.loads(in_json_str)
     except Exception:
@@ -231,16 +163,15 @@ def event_handler_main(in_json_str):
     if isinstance(event, dict):
         if isinstance(event.get("options"), dict):
             options = event["options"]
-        memory = persistent(event)
         current = last_change(event)
+        previous = remembered(event)
 
-    # From here on, the returns that run nothing still give back the incoming
-    # persistent-data (what persistent() kept of it) unchanged: nothing was
-    # handed on, so there is nothing new to remember, and nothing is lost.
+    # From here on, the returns that run nothing remember what was remembered:
+    # nothing new was handed on.
     binary = option(options, "binary", DEFAULT_BINARY)
     if not valid_binary(binary):
         print("cfgsnap.py: error: option binary must be an absolute path of A-Z a-z 0-9 / . _ + - only, got %s; cfgsnap not run" % shown(binary))
-        return reply([], memory)
+        return reply([], previous)
 
     sudo = option(options, "sudo", "auto")
     if sudo not in ("auto", "true", "false"):
@@ -252,7 +183,7 @@ def event_handler_main(in_json_str):
     head = (SUDO if sudo == "true" else "") + binary + " handle "
     if len(head) + 2 * len(data) > MAX_CMDLINE:
         print("cfgsnap.py: error: event of %d bytes is too long to pass on a command line; cfgsnap not run" % len(data))
-        return reply([], memory)
+        return reply([], previous)
 
     actions = []
     retry = option(options, "retry-interval", DEFAULT_RETRY)
@@ -270,8 +201,7 @@ def event_handler_main(in_json_str):
     # persistent-data this run returns, hence the same last-change, asks for
     # another only while snapshots wait. Without a usable last-change there is
     # nothing new to look at again, so the pending rule alone applies.
-    remembered = memory.get(MEMORY_KEY) if memory else None
-    new = current is not None and current != remembered
+    new = current is not None and current != previous
     if delay > 0 and (new or has_pending(option(options, "spool-dir", DEFAULT_SPOOL_DIR))):
         # The event handler calls us again after the delay with the same paths
         # and options, and the persistent-data returned below (the binary
@@ -287,8 +217,7 @@ def event_handler_main(in_json_str):
     # action identical to the previous run's (the periodic runner cited above,
     # which repeats one command, sets it too).
     actions.append({"run-script": {"cmdline": head + to_hex(data), "always-execute": True}})
-    if current is not None:
-        # Remember what was handed on, whatever retry-interval is: a later
-        # change to it comes with a commit, hence a new last-change anyway.
-        memory[MEMORY_KEY] = current
-    return reply(actions, memory)
+    # Remember what was handed on, whatever retry-interval is: a later change
+    # to it comes with a commit, hence a new last-change anyway. Without a
+    # usable one, what was remembered stays.
+    return reply(actions, current if current is not None else previous)

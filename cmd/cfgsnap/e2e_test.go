@@ -292,7 +292,40 @@ func (l *lab) event(lastChange time.Time, opts map[string]any, extra map[string]
 
 // scriptOutput is what cfgsnap.py returns to the event handler.
 type scriptOutput struct {
-	Actions []map[string]json.RawMessage `json:"actions"`
+	Actions        []map[string]json.RawMessage `json:"actions"`
+	PersistentData json.RawMessage              `json:"persistent-data"`
+}
+
+// memoryKey is the one persistent-data key of cfgsnap.py.
+const memoryKey = "cfgsnap-last-change"
+
+// remembers checks that the script's output remembers lastChange, and nothing
+// else, in persistent-data. It returns that persistent-data, byte for byte, as
+// extra members for l.event: the event handler passes it into the next
+// invocation.
+func remembers(t *testing.T, out scriptOutput, lastChange time.Time) map[string]any {
+	t.Helper()
+	var got map[string]any
+	if err := json.Unmarshal(out.PersistentData, &got); err != nil || len(got) != 1 || got[memoryKey] != lastChange.Format(srlTime) {
+		t.Fatalf("cfgsnap.py returned persistent-data %s, want exactly {%q: %q}", out.PersistentData, memoryKey, lastChange.Format(srlTime))
+	}
+	return map[string]any{"persistent-data": out.PersistentData}
+}
+
+// handed decodes the event a run-script cmdline hands to the binary and
+// returns what the binary reads of it: paths and options, as JSON.
+func handed(t *testing.T, line string) string {
+	t.Helper()
+	_, h, _ := strings.Cut(line, " handle ")
+	b, err := hex.DecodeString(h)
+	var ev map[string]json.RawMessage
+	if err == nil {
+		err = json.Unmarshal(b, &ev)
+	}
+	if err != nil {
+		t.Fatalf("cmdline %.120q: the hex is not an event: %v", line, err)
+	}
+	return string(ev["paths"]) + " " + string(ev["options"])
 }
 
 // runScript runs cfgsnap.py in MicroPython on input, as the event handler does;
@@ -502,9 +535,13 @@ func testCommits(t *testing.T, s *suite, scheme, redeliver string) {
 	ev := l.event(lc, opts, nil)
 	out, printed := l.runScript(ev)
 	line, reinvoke := cmdline(t, out)
-	if reinvoke != 0 || printed != "" {
-		t.Errorf("first event: script asked for a reinvocation (%d ms) or printed %q; nothing was pending", reinvoke, printed)
+	// A new last-change (here the first run: no persistent-data) always gets
+	// one reinvocation, though nothing is pending: the script reads pending
+	// before the binary has tried to deliver.
+	if reinvoke != 60000 || printed != "" {
+		t.Errorf("first event: script asked for a reinvocation of %d ms and printed %q; want 60000 ms for a new last-change, and nothing printed", reinvoke, printed)
 	}
+	memory := remembers(t, out, lc)
 	if got := l.runCmdline(line); !strings.HasSuffix(got, "last run: none") {
 		t.Errorf("handle of the first event says %q, want it to end \"last run: none\"", got)
 	}
@@ -530,6 +567,21 @@ func testCommits(t *testing.T, s *suite, scheme, redeliver string) {
 		t.Fatal(err)
 	}
 
+	// The reinvocation the first run asked for: the same event with the
+	// persistent-data that run returned, as the event handler passes it. The
+	// last-change is not new and alice's snapshot is delivered, nothing is
+	// pending: no further reinvocation. (Its run-script, which the binary
+	// deduplicates, is exercised after bob's commit below.)
+	out, printed = l.runScript(l.event(lc, opts, memory))
+	againLine, reinvoke := cmdline(t, out)
+	if reinvoke != 0 || printed != "" {
+		t.Errorf("reinvocation after the first event: script asked for a reinvocation (%d ms) or printed %q; nothing was pending", reinvoke, printed)
+	}
+	memory = remembers(t, out, lc)
+	if handed(t, againLine) != handed(t, line) {
+		t.Errorf("the reinvocation's cmdline hands the binary other paths or options than the first event's: it could not dedupe it")
+	}
+
 	// 2. The server goes down; bob commits a change.
 	l.srv.Stop()
 	running2 := l.setRunning("leaf11", func(cfg map[string]any) {
@@ -537,12 +589,14 @@ func testCommits(t *testing.T, s *suite, scheme, redeliver string) {
 		sys["srl_nokia-system-banner:banner"] = map[string]any{"login-banner": "changed by bob while the backup server was down"}
 	})
 	lc2 := l.commit("bob", "login banner")
-	ev2 := l.event(lc2, opts, nil)
-	out, _ = l.runScript(ev2)
+	// The event handler passes the persistent-data of the run before.
+	ev2 := l.event(lc2, opts, memory)
+	out, printed = l.runScript(ev2)
 	line, reinvoke = cmdline(t, out)
-	if reinvoke != 0 {
-		t.Errorf("second event: script asked for a reinvocation (%d ms) though nothing was pending", reinvoke)
+	if reinvoke != 60000 || printed != "" {
+		t.Errorf("second event: script asked for a reinvocation of %d ms and printed %q; want 60000 ms for a new last-change, though nothing was pending yet", reinvoke, printed)
 	}
+	memory = remembers(t, out, lc2)
 	if got := l.runCmdline(line); !strings.Contains(got, "last run: captured "+aliceRel) {
 		t.Errorf("handle of the second event says %q; the instance state should show the last run (alice's capture)", got)
 	}
@@ -563,15 +617,17 @@ func testCommits(t *testing.T, s *suite, scheme, redeliver string) {
 		t.Errorf("bob's snapshot is on the server though the server was down: %v", err)
 	}
 
-	// The event handler runs the script again (next event or retry): with a
-	// snapshot waiting, it asks to be called again.
-	out, _ = l.runScript(ev2)
+	// The reinvocation the second run asked for: the same event with the
+	// persistent-data that run returned. The last-change is not new, but a
+	// snapshot waits: it asks to be called again.
+	out, printed = l.runScript(l.event(lc2, opts, memory))
 	retryLine, reinvoke := cmdline(t, out)
-	if reinvoke != 60000 {
-		t.Errorf("with 1 pending, the script's actions are %+v, want a reinvoke-with-delay of 60000 ms", out.Actions)
+	if reinvoke != 60000 || printed != "" {
+		t.Errorf("reinvocation with 1 pending: the script's actions are %+v and it printed %q, want a reinvoke-with-delay of 60000 ms and nothing printed", out.Actions, printed)
 	}
-	if retryLine != line {
-		t.Errorf("the reinvocation's cmdline differs from the event's: the binary could not dedupe it")
+	memory = remembers(t, out, lc2)
+	if handed(t, retryLine) != handed(t, line) {
+		t.Errorf("the reinvocation's cmdline hands the binary other paths or options than the event's: it could not dedupe it")
 	}
 
 	// 3. The server is back.
@@ -617,11 +673,13 @@ func testCommits(t *testing.T, s *suite, scheme, redeliver string) {
 	} else if st, err := os.Stat(alice); err != nil || !st.ModTime().Equal(aliceStat.ModTime()) {
 		t.Errorf("alice's snapshot was rewritten after bob's delivery: %v", err)
 	}
-	// Nothing waits now: the script stops asking to be called again.
-	out, _ = l.runScript(ev2)
-	if _, reinvoke := cmdline(t, out); reinvoke != 0 {
-		t.Errorf("with 0 pending, the script still asks for a reinvocation: %+v", out.Actions)
+	// Nothing waits now: the next reinvocation, with the persistent-data the
+	// last run returned, stops asking to be called again.
+	out, printed = l.runScript(l.event(lc2, opts, memory))
+	if _, reinvoke := cmdline(t, out); reinvoke != 0 || printed != "" {
+		t.Errorf("reinvocation with 0 pending: the script still asks for a reinvocation (%+v) or printed %q", out.Actions, printed)
 	}
+	remembers(t, out, lc2)
 }
 
 // testKill kills cfgsnap during large SFTP transfers: the file on the server is
@@ -893,6 +951,8 @@ func testHostile(t *testing.T, s *suite) {
 	if !regexp.MustCompile(`^/[A-Za-z0-9/._+-]+ handle [0-9a-f]+$`).MatchString(line) {
 		t.Errorf("cmdline %.200q holds more than the binary, handle and hex: the shell could interpret it", line)
 	}
+	// The note is not the script's: it remembers the last-change alone.
+	remembers(t, out, lc)
 	l.runCmdline(line)
 	l.waitWorker()
 
