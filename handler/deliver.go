@@ -24,13 +24,14 @@ type report struct {
 	failed     map[string]error  // target -> why it stopped
 	left       map[string]string // entry ID -> a target it still lacks, for errFor
 	pending    int
+	config     *option.Config // for showing targets without their secrets
 }
 
 // deliver sends every pending snapshot to the targets it still lacks, oldest
 // first. A target that fails is not tried again this run, so snapshots reach each
 // destination in order; what is not delivered stays in the spool.
 func deliver(ctx context.Context, s *spool.Spool, c *option.Config, nw *network, env Env) report {
-	r := report{delivered: map[string]int{}, failed: map[string]error{}, left: map[string]string{}}
+	r := report{delivered: map[string]int{}, failed: map[string]error{}, left: map[string]string{}, config: c}
 	entries, err := s.Pending()
 	if err != nil {
 		r.captureErr = fail.As(fail.Internal, fmt.Errorf("reading the spool: %w", err))
@@ -83,7 +84,7 @@ func (r *report) deliverTo(ctx context.Context, t string, s *spool.Spool, entrie
 			defer f.Close()
 			ctx, cancel := context.WithTimeout(ctx, c.DeliverTimeout)
 			defer cancel()
-			return d.Save(ctx, snapshot.Record{Name: e.Record.Name, Size: e.Record.Size}, f)
+			return d.Save(ctx, e.Record, f)
 		}()
 		if err == nil {
 			location := ""
@@ -124,9 +125,9 @@ func (r report) line() string {
 	}
 	for _, t := range r.targets {
 		if err, ok := r.failed[t]; ok {
-			parts = append(parts, fmt.Sprintf("%s FAILED after %d delivered: %s", redacted(t), r.delivered[t], reason(t, err)))
+			parts = append(parts, fmt.Sprintf("%s FAILED after %d delivered: %s", target.Display(t, r.config), r.delivered[t], r.reason(t, err)))
 		} else {
-			parts = append(parts, fmt.Sprintf("%s ok (%d delivered)", redacted(t), r.delivered[t]))
+			parts = append(parts, fmt.Sprintf("%s ok (%d delivered)", target.Display(t, r.config), r.delivered[t]))
 		}
 	}
 	parts = append(parts, fmt.Sprintf("%d pending", r.pending))
@@ -176,18 +177,11 @@ func (r report) errFor(e spool.Entry) error {
 	}
 	// The kind, hence the exit code, is the failure's own: a refused host key
 	// is not an unreachable server.
-	return fail.New(fail.KindOf(err), "%s: %s; the snapshot stays spooled (%d pending): cfgsnap flush retries", redacted(t), reason(t, err), r.pending)
+	return fail.New(fail.KindOf(err), "%s: %s; the snapshot stays spooled (%d pending): cfgsnap flush retries", target.Display(t, r.config), r.reason(t, err), r.pending)
 }
 
 // reason is err without the target it names first, as destination errors do,
 // so that a line names the target once.
-func reason(t string, err error) string {
-	return strings.TrimPrefix(err.Error(), redacted(t)+": ")
-}
-
-func redacted(t string) string {
-	if u, err := target.Parse(t); err == nil {
-		return u.Redacted()
-	}
-	return "(bad target)"
+func (r report) reason(t string, err error) string {
+	return strings.TrimPrefix(err.Error(), target.Display(t, r.config)+": ")
 }

@@ -3,8 +3,11 @@ package handler_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -365,4 +368,42 @@ func keys(m map[string]string) []string {
 		k = append(k, n)
 	}
 	return k
+}
+
+// TestWebhookSaysWhereItIsStored lists the webhook first: it is still sent
+// after the store, and names where the snapshot landed.
+func TestWebhookSaysWhereItIsStored(t *testing.T) {
+	s := newSwitch(t)
+	var got struct {
+		User   string   `json:"user"`
+		Stored []string `json:"stored"`
+		SHA256 string   `json:"sha256"`
+	}
+	var signature string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		signature = r.Header.Get("X-Cfgsnap-Signature")
+		json.NewDecoder(r.Body).Decode(&got)
+	}))
+	defer hook.Close()
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("s3cret\n"), 0o600)
+
+	lc := s.commit("alice", "")
+	s.handle(s.event(lc, map[string]any{
+		"target":              []string{hook.URL + "/hook/cfgsnap", "file://" + s.out},
+		"webhook-secret-file": secret,
+	}))
+	if err := s.work(); err != nil {
+		t.Fatal(err)
+	}
+	name := "leaf1/leaf1_" + snapshot.Timestamp(lc) + "_alice.json"
+	if got.User != "alice" || !slices.Equal(got.Stored, []string{"file://" + s.out + "/" + name}) || len(got.SHA256) != 64 {
+		t.Errorf("webhook got %+v, want alice's snapshot stored at file://%s/%s", got, s.out, name)
+	}
+	if !strings.HasPrefix(signature, "sha256=") {
+		t.Errorf("unsigned webhook: %q", signature)
+	}
+	if status, pending := s.status(); pending != "0" || strings.Index(status, "file://") > strings.Index(status, hook.URL) {
+		t.Errorf("status %q: want the store reported before the webhook", status)
+	}
 }

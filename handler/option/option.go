@@ -169,7 +169,7 @@ func All() []Option {
 			Help: "PEM file of CA certificates that HTTPS destinations (webhook, git, S3) are verified against, besides the system's",
 			set:  path(func(c *Config) *string { return &c.CAFile })},
 		{Name: "webhook-secret-file",
-			Help: "webhook: file holding the HMAC-SHA256 secret that signs each body (X-Cfgsnap-Signature); else $CFGSNAP_WEBHOOK_SECRET",
+			Help: "webhook: file holding the HMAC-SHA256 secret that signs each body (X-Cfgsnap-Signature); else $CFGSNAP_WEBHOOK_SECRET; required for format json",
 			set:  path(func(c *Config) *string { return &c.WebhookSecretFile })},
 		{Name: "webhook-include-config", Default: "false", Bool: true,
 			Help: "webhook: include the configuration itself in the body, not only its record and hashes",

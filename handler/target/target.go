@@ -13,6 +13,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/handler/destination/file"
 	"github.com/cfgsnap/cfgsnap/handler/destination/scp"
 	"github.com/cfgsnap/cfgsnap/handler/destination/sftp"
+	"github.com/cfgsnap/cfgsnap/handler/destination/webhook"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/option"
 	"github.com/cfgsnap/cfgsnap/handler/sshclient"
@@ -51,7 +52,8 @@ func Parse(target string) (*url.URL, error) {
 // forms lists what Open accepts, for error messages and help; keep it in step
 // with Open's switch.
 func forms() []string {
-	return []string{"sftp://user@host[:port]/path", "scp://user@host[:port]/path", "file:///path"}
+	return []string{"sftp://user@host[:port]/path", "scp://user@host[:port]/path", "file:///path",
+		"https://host[:port]/path (webhook)", "http://host[:port]/path (webhook, labs)"}
 }
 
 func known(scheme string) bool {
@@ -81,11 +83,26 @@ func Open(target string, env Env) (destination.Destination, error) {
 		d, err = scp.New(u, ssh)
 	case "file":
 		d, err = file.New(u)
+	case "http", "https":
+		d, err = webhook.New(u, env.Config, env.Dial, env.Logf)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return destination.WithLog(destination.WithRetry(d, tries, firstPause, env.Logf), env.Logf), nil
+}
+
+// Display is target as reports show it: no password, and no webhook token
+// (Slack-style URLs keep theirs in the path).
+func Display(target string, c *option.Config) string {
+	u, err := url.Parse(target)
+	switch {
+	case err != nil:
+		return "(bad target)"
+	case Notifies(target):
+		return webhook.Redact(u, c.WebhookFormat)
+	}
+	return u.Redacted()
 }
 
 // Notifies reports whether target is a notification (a webhook) rather than a
