@@ -24,7 +24,7 @@ $(UPY)/node_modules: $(UPY)/package-lock.json
 demo: build $(UPY)/node_modules
 	lab/sim/demo.sh
 
-## test-deps: what the tests' real peers need (OpenSSH, iproute2, Node, MicroPython)
+## test-deps: what the tests' real peers need (OpenSSH, iproute2, Node, MicroPython, versitygw for S3)
 test-deps: $(UPY)/node_modules
 	@need=(); \
 	[ -x /usr/sbin/sshd ] || need+=(openssh-server); \
@@ -35,6 +35,13 @@ test-deps: $(UPY)/node_modules
 	if [ $${#need[@]} -gt 0 ]; then \
 		echo "installing $${need[*]}"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$${need[@]}" >/dev/null; \
+	fi
+	@# versitygw: the S3 server of handler/destination/s3's tests, built once into the first
+	@# GOPATH's bin (where the tests look first, then PATH); pinned, so every run tests the same server.
+	@gobin="$$(go env GOPATH | cut -d: -f1)/bin"; \
+	if [ ! -x "$$gobin/versitygw" ] && ! command -v versitygw >/dev/null; then \
+		echo "installing versitygw into $$gobin (S3 test server; a few minutes, once)"; \
+		CGO_ENABLED=0 GOBIN="$$gobin" go install github.com/versity/versitygw/cmd/versitygw@v1.8.0; \
 	fi
 
 vet:
@@ -50,6 +57,7 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./handler/event
 	go test -run '^$$' -fuzz FuzzName -fuzztime 20s ./handler/snapshot
 	go test -run '^$$' -fuzz FuzzHostName -fuzztime 20s ./handler/snapshot
+	go test -run '^$$' -fuzz FuzzPattern -fuzztime 20s ./handler/snapshot
 
 ## bench: benchmarks
 bench: test-deps

@@ -106,7 +106,9 @@ func checkTargets(c *option.Config) error {
 			return err
 		}
 	}
-	return nil
+	// A retention the name template cannot support is refused before anything
+	// is queued, not at every delivery.
+	return target.Retention(c).Check()
 }
 
 func openSpool(c *option.Config, env Env) (*spool.Spool, error) {

@@ -407,3 +407,33 @@ func TestWebhookSaysWhereItIsStored(t *testing.T) {
 		t.Errorf("status %q: want the store reported before the webhook", status)
 	}
 }
+
+// TestRetentionKeepsTheNewest: keep 2 through the whole pipeline leaves the two
+// newest snapshots of this switch, and what cfgsnap did not write.
+func TestRetentionKeepsTheNewest(t *testing.T) {
+	s := newSwitch(t)
+	notes := filepath.Join(s.out, "leaf1", "notes.txt")
+	os.MkdirAll(filepath.Dir(notes), 0o700)
+	os.WriteFile(notes, []byte("rack 4, row B"), 0o600)
+	var want []string
+	for i, u := range []string{"alice", "bob", "carol", "dave"} {
+		s.setConfig("leaf1", fmt.Sprint("change ", i))
+		lc := s.commit(u, "")
+		s.handle(s.event(lc, map[string]any{"keep": "2"}))
+		if err := s.work(); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, filepath.Join("leaf1", "leaf1_"+snapshot.Timestamp(lc)+"_"+u+".json"))
+	}
+	got := keys(s.landed())
+	slices.Sort(got)
+	if w := []string{want[2], want[3], filepath.Join("leaf1", "notes.txt")}; !slices.Equal(got, w) {
+		t.Errorf("left %q, want %q", got, w)
+	}
+	// A template retention cannot read is refused before anything is queued.
+	_, err := handler.Handle(t.Context(), s.event(s.commit("erin", ""), map[string]any{"keep": "2", "name": "{host}/{user}.json"}),
+		option.New(), handler.Env{Worker: func(*option.Config, []string) error { return nil }})
+	if fail.KindOf(err) != fail.Usage || !strings.Contains(err.Error(), "{time}") {
+		t.Errorf("keep with a name without {time}: %v", err)
+	}
+}

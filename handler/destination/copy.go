@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strings"
 )
 
 // TempName is where a destination writes name before renaming it into place: hidden,
@@ -13,6 +14,13 @@ import (
 func TempName(name string) string {
 	dir, base := path.Split(name)
 	return dir + "." + base + ".part"
+}
+
+// IsTempName reports whether base, a file name without folder, is one that
+// TempName gives: a Save's temporary, which Pruner.List leaves out because it
+// is not a snapshot yet, and may be another Save's work in progress.
+func IsTempName(base string) bool {
+	return len(base) > len("..part") && base[0] == '.' && strings.HasSuffix(base, ".part")
 }
 
 // Copy copies exactly size bytes from r to w. It fails if r yields fewer or more,

@@ -42,9 +42,9 @@ type Destination interface {
 type Pruner interface {
 	Destination
 
-	// List returns the files directly in folder dir (slash-separated, relative
-	// to the root; "" is the root), not those in subfolders. A missing folder is
-	// an empty list.
+	// List returns the regular files directly in folder dir (slash-separated,
+	// relative to the root; "" is the root), not those in subfolders, and not
+	// the temporaries of a Save (IsTempName). A missing folder is an empty list.
 	List(ctx context.Context, dir string) ([]File, error)
 
 	// Remove deletes the file name (relative to the root). A missing file is

@@ -89,7 +89,20 @@ func Open(target string, env Env) (destination.Destination, error) {
 	if err != nil {
 		return nil, err
 	}
-	return destination.WithLog(destination.WithRetry(d, tries, firstPause, env.Logf), env.Logf), nil
+	// Retention goes outermost: it prunes once, after the save (and its
+	// retries) succeeded and was logged.
+	wrapped := destination.WithLog(destination.WithRetry(d, tries, firstPause, env.Logf), env.Logf)
+	kept, err := destination.WithRetention(wrapped, Retention(env.Config), time.Now, env.Logf)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return kept, nil
+}
+
+// Retention is the policy that options keep, keep-days and name make.
+func Retention(c *option.Config) destination.Retention {
+	return destination.Retention{Keep: c.Keep, KeepDays: c.KeepDays, Template: c.Name}
 }
 
 // Display is target as reports show it: no password, and no webhook token

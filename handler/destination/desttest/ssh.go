@@ -62,6 +62,18 @@ func (h SSH[D]) Run(t *testing.T, s *sshd.Server) {
 	})
 }
 
+// RunPruner runs the Pruner suite against s; D must be a destination.Pruner.
+func (h SSH[D]) RunPruner(t *testing.T, s *sshd.Server) {
+	RunPruner(t, func(t *testing.T) (destination.Pruner, Store) {
+		root := filepath.Join(t.TempDir(), "backups", "srl")
+		p, ok := any(h.Dest(t, s, root, SSHConfig(s))).(destination.Pruner)
+		if !ok {
+			t.Fatalf("%s destinations are not Pruners", h.Scheme)
+		}
+		return p, LocalStore(t, root)
+	})
+}
+
 // PrivateModes checks that the folders a Save creates are 0700 and its files
 // 0600, and that it leaves the mode of a folder that exists alone.
 func (h SSH[D]) PrivateModes(t *testing.T) {

@@ -7,21 +7,27 @@ package file
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 
 	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 )
 
-// Destination stores snapshots below a local folder.
+// Destination stores snapshots below a local folder. It is a
+// destination.Pruner, so retention (options keep and keep-days) applies to it.
 type Destination struct {
 	root string
 }
+
+var _ destination.Pruner = (*Destination)(nil)
 
 // New returns the destination for a file:///path URL. The folder is created on
 // the first Save.
@@ -80,6 +86,77 @@ func syncDir(dir string) error {
 	}
 	defer f.Close()
 	return f.Sync()
+}
+
+// List returns the regular files directly in folder dir ("" is the root), with
+// their size and modification time. Temporaries of Saves (destination.IsTempName),
+// folders and symbolic links are left out: none is a snapshot. A missing folder
+// is an empty list.
+func (d *Destination) List(ctx context.Context, dir string) ([]destination.File, error) {
+	if dir != "" && !fs.ValidPath(dir) {
+		return nil, fail.New(fail.Usage, "%s: cannot list %q: not a relative, clean folder name", d, dir)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fail.New(fail.Deliver, "%s: listing %s: %w", d, orRoot(dir), err)
+	}
+	entries, err := os.ReadDir(filepath.Join(d.root, filepath.FromSlash(dir)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fail.New(fail.Deliver, "%s: listing %s: %w", d, orRoot(dir), err)
+	}
+	var files []destination.File
+	for _, e := range entries {
+		if !e.Type().IsRegular() || destination.IsTempName(e.Name()) {
+			continue
+		}
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed since the folder was read
+		}
+		if err != nil {
+			return nil, fail.New(fail.Deliver, "%s: listing %s: %w", d, orRoot(dir), err)
+		}
+		files = append(files, destination.File{Name: path.Join(dir, e.Name()), Size: info.Size(), ModTime: info.ModTime()})
+	}
+	return files, nil
+}
+
+// Remove deletes the file name; a missing one is not an error. It refuses to
+// remove anything but a regular file: retention removes snapshots, never a
+// folder or what a link points to.
+func (d *Destination) Remove(ctx context.Context, name string) error {
+	if !fs.ValidPath(name) || name == "." {
+		return fail.New(fail.Usage, "%s: cannot remove %q: not a relative, clean file name", d, name)
+	}
+	if err := ctx.Err(); err != nil {
+		return fail.New(fail.Deliver, "%s: removing %s: %w", d, name, err)
+	}
+	p := filepath.Join(d.root, filepath.FromSlash(name))
+	st, err := os.Lstat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fail.New(fail.Deliver, "%s: removing %s: %w", d, name, err)
+	case !st.Mode().IsRegular():
+		return fail.New(fail.Usage, "%s: not removing %s: it is not a regular file", d, name)
+	}
+	// No folder sync: a removal that a crash undoes is repeated by the next
+	// Save's retention, and costs nothing meanwhile.
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fail.New(fail.Deliver, "%s: removing %s: %w", d, name, err)
+	}
+	return nil
+}
+
+// orRoot names folder dir for messages.
+func orRoot(dir string) string {
+	if dir == "" || dir == "." {
+		return "the root folder"
+	}
+	return dir
 }
 
 // Close does nothing: a folder holds no connection.

@@ -15,12 +15,15 @@ import (
 	"fmt"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/destination"
+	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/sshclient"
 	pkgsftp "github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -31,12 +34,15 @@ import (
 const grace = 3 * time.Second
 
 // Destination stores snapshots below a folder on an SFTP server. It connects on
-// the first Save and keeps the connection for the next ones until Close, or until
-// a Save fails, after which the next Save connects afresh.
+// the first Save (or List, or Remove) and keeps the connection for the next ones
+// until Close, or until one fails, after which the next connects afresh. It is
+// a destination.Pruner, so retention (options keep and keep-days) applies to it.
 type Destination struct {
 	root string
 	conn *sshclient.Conn[*pkgsftp.Client]
 }
+
+var _ destination.Pruner = (*Destination)(nil)
 
 // New returns the destination for an sftp:// URL. base carries the settings
 // shared by all SSH targets (sshclient.FromOptions, plus Dial and Warnf); the
@@ -164,6 +170,90 @@ func startSFTP(ctx context.Context, conn *ssh.Client, timeout time.Duration) (*p
 		return nil, fmt.Errorf("the server did not start SFTP (%v): enable its sftp subsystem, or use an scp:// target", err)
 	}
 	return client, nil
+}
+
+// List returns the regular files directly in folder dir ("" is the root), with
+// their size and modification time (whole seconds: SFTP carries no more).
+// Temporaries of Saves (destination.IsTempName), folders and symbolic links are
+// left out: none is a snapshot. A missing folder is an empty list.
+func (d *Destination) List(ctx context.Context, dir string) ([]destination.File, error) {
+	if dir != "" && !fs.ValidPath(dir) {
+		return nil, fail.New(fail.Usage, "%s: cannot list %q: not a relative, clean folder name", d, dir)
+	}
+	what := "listing the root folder"
+	if dir != "" && dir != "." {
+		what = "listing " + dir
+	}
+	var files []destination.File
+	err := d.do(ctx, what, func(client *pkgsftp.Client) error {
+		infos, err := client.ReadDirContext(ctx, path.Join(d.root, dir))
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, fi := range infos {
+			// The server names the entries: one that is not a plain name
+			// could point elsewhere once joined to dir.
+			base := fi.Name()
+			if !fi.Mode().IsRegular() || destination.IsTempName(base) || !fs.ValidPath(base) || strings.Contains(base, "/") || base == "." {
+				continue
+			}
+			files = append(files, destination.File{Name: path.Join(dir, base), Size: fi.Size(), ModTime: fi.ModTime()})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return files, nil
+}
+
+// Remove deletes the file name; a missing one is not an error. It refuses to
+// remove anything but a regular file: retention removes snapshots, never a
+// folder or what a link points to.
+func (d *Destination) Remove(ctx context.Context, name string) error {
+	if !fs.ValidPath(name) || name == "." {
+		return fail.New(fail.Usage, "%s: cannot remove %q: not a relative, clean file name", d, name)
+	}
+	p := path.Join(d.root, name)
+	return d.do(ctx, "removing "+name, func(client *pkgsftp.Client) error {
+		st, err := client.Lstat(p)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return nil
+		case err != nil:
+			return err
+		case !st.Mode().IsRegular():
+			return fmt.Errorf("%s is not a regular file; not removed", p)
+		}
+		if err := client.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
+}
+
+// do runs op over the connection, connecting first when there is none, for
+// List and Remove. Conn words the errors of what it runs as a Save's ("saving
+// NAME"); do words them as what op was doing instead.
+func (d *Destination) do(ctx context.Context, what string, op func(client *pkgsftp.Client) error) error {
+	if err := ctx.Err(); err != nil {
+		return fail.New(fail.Deliver, "%s: %s: %w", d, what, err)
+	}
+	var opErr error
+	err := d.conn.Save(ctx, what, func(_ *ssh.Client, client *pkgsftp.Client) error {
+		opErr = op(client)
+		return opErr
+	})
+	if err == nil || opErr == nil { // success, or connecting failed: Conn's words
+		return err
+	}
+	if ctx.Err() != nil && !errors.Is(opErr, ctx.Err()) {
+		opErr = fmt.Errorf("%w (%w)", opErr, ctx.Err())
+	}
+	return fail.As(fail.Deliver, fmt.Errorf("%s: %s: %w", d, what, opErr))
 }
 
 // Close closes the connection, if any.

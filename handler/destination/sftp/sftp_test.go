@@ -1,13 +1,16 @@
 package sftp_test
 
 import (
+	"fmt"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/destination/desttest"
 	"github.com/cfgsnap/cfgsnap/handler/destination/sftp"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
@@ -19,6 +22,83 @@ var target = desttest.SSH[*sftp.Destination]{Scheme: "sftp", New: sftp.New}
 
 func TestConformance(t *testing.T) {
 	target.Run(t, sshd.New(t, sshd.Options{}))
+}
+
+func TestPrunerConformance(t *testing.T) {
+	target.RunPruner(t, sshd.New(t, sshd.Options{}))
+}
+
+// A List or Remove that the server refuses fails with what it was doing, not
+// "saving", and the destination keeps working. Retention over such a server
+// logs the refusal and the Save still succeeds: the snapshot is stored.
+func TestPrunerRefused(t *testing.T) {
+	// Tests run as root, whom permissions do not stop: the server refuses the
+	// requests instead.
+	s := sshd.New(t, sshd.Options{Config: []string{"ForceCommand " + sshd.SFTPServerPath + " -P opendir,remove"}})
+	root := t.TempDir()
+	d := target.Dest(t, s, root, desttest.SSHConfig(s))
+	if err := os.WriteFile(filepath.Join(root, "x.json"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := d.List(t.Context(), "")
+	if fail.KindOf(err) != fail.Deliver || !strings.Contains(err.Error(), "listing the root folder") || strings.Contains(err.Error(), "saving") {
+		t.Fatalf("refused List: %v (kind %d), want a Deliver error about listing", err, fail.KindOf(err))
+	}
+	err = d.Remove(t.Context(), "x.json")
+	if fail.KindOf(err) != fail.Deliver || !strings.Contains(err.Error(), "removing x.json") || strings.Contains(err.Error(), "saving") {
+		t.Fatalf("refused Remove: %v (kind %d), want a Deliver error about removing x.json", err, fail.KindOf(err))
+	}
+
+	var logged []string
+	logf := func(format string, args ...any) { logged = append(logged, fmt.Sprintf(format, args...)) }
+	w, err := destination.WithRetention(d, destination.Retention{Keep: 1, Template: "{host}_{time}.json"}, time.Now, logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := snapshot.Record{Host: "leaf1", LastChange: time.Now(), Size: 2}
+	if rec.Name, err = snapshot.Name("{host}_{time}.json", rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Save(t.Context(), rec, strings.NewReader("{}")); err != nil {
+		t.Fatalf("Save failed because pruning did: %v", err)
+	}
+	if got := desttest.ReadTree(t, root); len(got) != 2 || string(got[rec.Name]) != "{}" {
+		t.Fatalf("server holds %v", got)
+	}
+	if len(logged) != 1 || !strings.Contains(logged[0], "listing") || !strings.Contains(logged[0], "nothing removed") {
+		t.Fatalf("logged %q, want one line saying the listing failed", logged)
+	}
+}
+
+// Remove takes files only: not a folder, nor a link, whose target stays.
+func TestRemoveOnlyFiles(t *testing.T) {
+	s := sshd.New(t, sshd.Options{})
+	root := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "precious.json")
+	for _, err := range []error{
+		os.Mkdir(filepath.Join(root, "dir"), 0o700),
+		os.WriteFile(outside, []byte("{}"), 0o600),
+		os.Symlink(outside, filepath.Join(root, "link.json")),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := target.Dest(t, s, root, desttest.SSHConfig(s))
+	if files, err := d.List(t.Context(), ""); err != nil || len(files) != 0 {
+		t.Fatalf("List = %v, %v; want no files", files, err)
+	}
+	for _, name := range []string{"dir", "link.json"} {
+		if err := d.Remove(t.Context(), name); err == nil || !strings.Contains(err.Error(), "removing "+name) {
+			t.Errorf("Remove(%q) = %v, want an error about removing it", name, err)
+		}
+	}
+	if got := desttest.ReadTree(t, root); len(got) != 1 {
+		t.Errorf("server holds %v, want the link still", got)
+	}
+	if _, err := os.Stat(filepath.Join(root, "dir")); err != nil {
+		t.Error(err)
+	}
 }
 
 func TestPrivateModes(t *testing.T) { target.PrivateModes(t) }
