@@ -135,7 +135,7 @@ func encodeConfig(config []byte) (string, string) {
 
 // slackText is one line a person reads in a channel:
 //
-//	leaf1: commit 42 by alice: add e1-1 (1 added, 0 removed, 0 changed: +/interface[name=e1-1]) stored at sftp://backup@10.0.0.5/srl as `leaf1/leaf1_20250920T110208.456Z_alice.json`
+//	leaf1: commit 42 by alice: add e1-1 (1 added, 0 removed, 0 changed: +/interface[name=e1-1]) stored at sftp://backup@10.0.0.5/srl/leaf1/leaf1_20250920T110208.456Z_alice.json
 //
 // Everything in it that came from someone else (comments, names) is cut to one
 // line and escaped as Slack requires, so a comment cannot mention @channel or
@@ -159,15 +159,13 @@ func slackText(rec snapshot.Record) string {
 		b.WriteString(rec.Changes.String())
 	}
 	b.WriteString(")")
+	// Stored holds full locations (target and name), as the pipeline records them.
 	if len(rec.Stored) > 0 {
 		b.WriteString(" stored at ")
 		b.WriteString(strings.Join(rec.Stored, ", "))
-		b.WriteString(" as `")
 	} else {
-		b.WriteString(" saved as `")
+		b.WriteString(" saved as `" + rec.Name + "`")
 	}
-	b.WriteString(rec.Name)
-	b.WriteString("`")
 	return slackEscape(oneLine(b.String()))
 }
 
