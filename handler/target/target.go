@@ -11,6 +11,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/destination/file"
+	"github.com/cfgsnap/cfgsnap/handler/destination/git"
 	"github.com/cfgsnap/cfgsnap/handler/destination/scp"
 	"github.com/cfgsnap/cfgsnap/handler/destination/sftp"
 	"github.com/cfgsnap/cfgsnap/handler/destination/webhook"
@@ -36,11 +37,16 @@ const (
 // Parse checks a target URL without connecting anywhere, so that `handle` can
 // refuse a bad target before it queues anything.
 func Parse(target string) (*url.URL, error) {
+	// git's scp-like user@host:path, which url.Parse cannot read, travels in
+	// Opaque (see git.SCPURL); it has no password syntax to refuse.
+	if git.IsSCPLike(target) {
+		return git.SCPURL(target)
+	}
 	u, err := url.Parse(target)
 	if err != nil || u.Scheme == "" || u.Opaque != "" {
 		return nil, fail.New(fail.Usage, "target %q is not a URL such as sftp://user@host/path or file:///path", redact(target))
 	}
-	if !known(u.Scheme) {
+	if !known(u.Scheme) && !git.Claims(u) {
 		return nil, fail.New(fail.Usage, "target %s: unknown scheme %q; cfgsnap stores to %s", u.Redacted(), u.Scheme, schemeList())
 	}
 	if _, ok := u.User.Password(); ok {
@@ -53,7 +59,9 @@ func Parse(target string) (*url.URL, error) {
 // with Open's switch.
 func forms() []string {
 	return []string{"sftp://user@host[:port]/path", "scp://user@host[:port]/path", "file:///path",
-		"https://host[:port]/path (webhook)", "http://host[:port]/path (webhook, labs)"}
+		"https://host[:port]/path (webhook)", "http://host[:port]/path (webhook, labs)",
+		"git+ssh://user@host[:port]/path/repo.git (git)", "user@host:path/repo.git (git)",
+		"https://host/path/repo.git (git; git+https:// where the URL does not end in .git)"}
 }
 
 func known(scheme string) bool {
@@ -76,14 +84,17 @@ func Open(target string, env Env) (destination.Destination, error) {
 	ssh := sshclient.FromOptions(env.Config)
 	ssh.Dial, ssh.Warnf = env.Dial, env.Logf
 	var d destination.Destination
-	switch u.Scheme {
-	case "sftp":
+	switch {
+	case git.Claims(u):
+		// First: https:// URLs ending in .git are git repositories, not webhooks.
+		d, err = git.New(u, env.Config, env.Dial, env.Logf)
+	case u.Scheme == "sftp":
 		d, err = sftp.New(u, ssh)
-	case "scp":
+	case u.Scheme == "scp":
 		d, err = scp.New(u, ssh)
-	case "file":
+	case u.Scheme == "file":
 		d, err = file.New(u)
-	case "http", "https":
+	case u.Scheme == "http", u.Scheme == "https":
 		d, err = webhook.New(u, env.Config, env.Dial, env.Logf)
 	}
 	if err != nil {
@@ -108,7 +119,7 @@ func Retention(c *option.Config) destination.Retention {
 // Display is target as reports show it: no password, and no webhook token
 // (Slack-style URLs keep theirs in the path).
 func Display(target string, c *option.Config) string {
-	u, err := url.Parse(target)
+	u, err := Parse(target)
 	switch {
 	case err != nil:
 		return "(bad target)"
@@ -123,15 +134,19 @@ func Display(target string, c *option.Config) string {
 // where the snapshot is. An http(s) URL is a webhook unless it names a git
 // repository (a path ending in .git).
 func Notifies(target string) bool {
-	u, err := url.Parse(target)
-	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && !strings.HasSuffix(u.Path, ".git")
+	u, err := Parse(target)
+	return err == nil && webhook.Claims(u)
 }
 
+// redact hides whatever precedes an "@" (user and perhaps a password) in a
+// target that could not be parsed, so an error never shows a password.
 func redact(s string) string {
-	if i := strings.Index(s, "@"); i >= 0 {
-		if j := strings.Index(s, "://"); j >= 0 && j < i {
-			return s[:j+3] + "…" + s[i:]
-		}
+	at := strings.LastIndex(s, "@")
+	if at < 0 {
+		return s
 	}
-	return s
+	if j := strings.Index(s, "://"); j >= 0 && j < at {
+		return s[:j+3] + "…" + s[at:]
+	}
+	return "…" + s[at:]
 }
