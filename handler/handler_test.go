@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -435,5 +436,32 @@ func TestRetentionKeepsTheNewest(t *testing.T) {
 		option.New(), handler.Env{Worker: func(*option.Config, []string) error { return nil }})
 	if fail.KindOf(err) != fail.Usage || !strings.Contains(err.Error(), "{time}") {
 		t.Errorf("keep with a name without {time}: %v", err)
+	}
+}
+
+// TestEachTargetOnItsOwn: a target that fails is retried later without
+// re-sending to the one that succeeded, and the report says which is which.
+func TestEachTargetOnItsOwn(t *testing.T) {
+	s := newSwitch(t)
+	var posts atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { posts.Add(1) }))
+	defer hook.Close()
+	os.WriteFile(filepath.Dir(s.out)+"/blocker", nil, 0o600)
+	blocked := filepath.Join(filepath.Dir(s.out), "blocker", "srl")
+	t.Setenv("CFGSNAP_WEBHOOK_SECRET", "s3cret")
+
+	lc := s.commit("alice", "")
+	s.handle(s.event(lc, map[string]any{"target": []string{"file://" + blocked, hook.URL + "/hook"}}))
+	s.work()
+	status, pending := s.status()
+	if posts.Load() != 1 || pending != "1" || !strings.Contains(status, "file://"+blocked+" FAILED") || !strings.Contains(status, hook.URL+"/hook ok (1 delivered)") {
+		t.Fatalf("status %q, pending %s, %d posts: want the file target failed and the webhook done", status, pending, posts.Load())
+	}
+	os.Remove(filepath.Dir(s.out) + "/blocker")
+	c := option.New()
+	c.SpoolDir = s.spool
+	line, err := handler.Flush(t.Context(), c, handler.Env{})
+	if err != nil || posts.Load() != 1 || !strings.Contains(line, "file://"+blocked+" ok (1 delivered)") || !strings.HasSuffix(line, "0 pending") {
+		t.Errorf("flush: %q %v, %d posts: want the file delivered and the webhook not sent again", line, err, posts.Load())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/destination/file"
 	"github.com/cfgsnap/cfgsnap/handler/destination/git"
+	"github.com/cfgsnap/cfgsnap/handler/destination/s3"
 	"github.com/cfgsnap/cfgsnap/handler/destination/scp"
 	"github.com/cfgsnap/cfgsnap/handler/destination/sftp"
 	"github.com/cfgsnap/cfgsnap/handler/destination/webhook"
@@ -49,6 +50,12 @@ func Parse(target string) (*url.URL, error) {
 	if !known(u.Scheme) && !git.Claims(u) {
 		return nil, fail.New(fail.Usage, "target %s: unknown scheme %q; cfgsnap stores to %s", u.Redacted(), u.Scheme, schemeList())
 	}
+	if u.Scheme == "s3" {
+		// Its query and bucket are checked now, not at the first delivery.
+		if err := s3.Check(u); err != nil {
+			return nil, err
+		}
+	}
 	if _, ok := u.User.Password(); ok {
 		return nil, fail.New(fail.Usage, "target %s: a password in the URL would show in the event-handler state; use a key file (option identity)", u.Redacted())
 	}
@@ -61,7 +68,8 @@ func forms() []string {
 	return []string{"sftp://user@host[:port]/path", "scp://user@host[:port]/path", "file:///path",
 		"https://host[:port]/path (webhook)", "http://host[:port]/path (webhook, labs)",
 		"git+ssh://user@host[:port]/path/repo.git (git)", "user@host:path/repo.git (git)",
-		"https://host/path/repo.git (git; git+https:// where the URL does not end in .git)"}
+		"https://host/path/repo.git (git; git+https:// where the URL does not end in .git)",
+		"s3://bucket/prefix[?endpoint=host:port&region=R&tls=false]"}
 }
 
 func known(scheme string) bool {
@@ -94,6 +102,8 @@ func Open(target string, env Env) (destination.Destination, error) {
 		d, err = scp.New(u, ssh)
 	case u.Scheme == "file":
 		d, err = file.New(u)
+	case u.Scheme == "s3":
+		d, err = s3.New(u, env.Config, env.Dial)
 	case u.Scheme == "http", u.Scheme == "https":
 		d, err = webhook.New(u, env.Config, env.Dial, env.Logf)
 	}
