@@ -7,7 +7,9 @@ package main_test
 //	srbase-mgmt     a network namespace (option netns), joined by a veth pair to
 //	the backup host a second namespace running a real OpenSSH sshd, known only as
 //	                backup.lab to the DNS responder of the first: never reachable
-//	                from the host namespace
+//	                from the host namespace; for commit/git-s3-webhook also
+//	                git-http-backend (git.lab), versitygw (s3.lab) and a webhook
+//	                receiver (hooks.lab), and bare git repositories
 //	the script      eventhandler-scripts/cfgsnap.py, run in real MicroPython (Node)
 //	                on the real event-handler input fixture
 //	run-script      the cmdline the script returns, run by /bin/sh -c as returned
@@ -20,36 +22,57 @@ package main_test
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	mathrand "math/rand/v2"
 	"net"
+	"net/http"
+	"net/http/cgi"
 	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/cfgsnap/cfgsnap/handler/netns"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/nstest"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/sshd"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 )
 
+// The backup host's names, all at the server namespace's address and known only
+// to the management namespace's DNS responder: a connection that reaches one
+// of them went through the namespace.
 const (
-	backupHost = "backup.lab"
+	backupHost = "backup.lab" // sshd: sftp, scp, git over SSH
+	gitHost    = "git.lab"    // git-http-backend (smart HTTP)
+	s3Host     = "s3.lab"     // versitygw
+	hookHost   = "hooks.lab"  // the webhook receiver
+)
+
+const (
 	// tsLayout is how a snapshot's name shows last-change, e.g. 20250920T110208.456Z.
 	tsLayout = "20060102T150405.000Z"
 	// srlTime is how SR Linux writes last-change and commit times.
@@ -84,6 +107,10 @@ func TestSwitchSimulated(t *testing.T) {
 	t.Run("commit/scp", func(t *testing.T) {
 		t.Parallel()
 		testCommits(t, env, "scp", "flush")
+	})
+	t.Run("commit/git-s3-webhook", func(t *testing.T) {
+		t.Parallel()
+		testEveryDestination(t, env)
 	})
 	t.Run("kill", func(t *testing.T) {
 		t.Parallel()
@@ -148,7 +175,9 @@ func newLab(t *testing.T, s *suite) *lab {
 	l := &lab{t: t, suite: s}
 	l.pair = nstest.NewPair(t)
 	// Only the management namespace's resolver knows the server by name.
-	l.dns = l.pair.ServeDNS(t, map[string][]netip.Addr{backupHost: {l.pair.ServerIP}})
+	l.dns = l.pair.ServeDNS(t, map[string][]netip.Addr{
+		backupHost: {l.pair.ServerIP}, gitHost: {l.pair.ServerIP}, s3Host: {l.pair.ServerIP}, hookHost: {l.pair.ServerIP},
+	})
 	l.srv = sshd.New(t, sshd.Options{
 		Listen: l.pair.ServerIP.String(),
 		Wrap:   []string{"ip", "netns", "exec", l.pair.Server},
@@ -680,6 +709,717 @@ func testCommits(t *testing.T, s *suite, scheme, redeliver string) {
 		t.Errorf("reinvocation with 0 pending: the script still asks for a reinvocation (%+v) or printed %q", out.Actions, printed)
 	}
 	remembers(t, out, lc2)
+}
+
+// testEveryDestination is one switch backed up to every kind of destination
+// at once: each event carries four targets (values [ ... ]), a webhook, a git
+// repository over SSH, one over smart HTTP and an S3 bucket, each a real server
+// in the backup host's namespace, named by a host name only the management
+// namespace's DNS responder knows. What is checked is what their owners see on
+// the servers: git log and git show on the bare repositories, the object in
+// the gateway's folder and through S3, the body the receiver got and its
+// signature. Then a change (git summarises it, the webhook counts it), a
+// reboot (same configuration, new last-change: no git commit), and a commit
+// while the S3 server is down (the others take it; the retry goes to S3 alone).
+func testEveryDestination(t *testing.T, s *suite) {
+	testenv.NeedCommand(t, "git")
+	testenv.NeedCommand(t, gitHTTPBackend)
+	gwBin := versitygw(t)
+	l := newLab(t, s)
+	start := time.Now()
+
+	// git over SSH: a bare repository on the backup host, reached through its sshd.
+	sshRepo := newBareRepo(t, filepath.Join(l.serverRoot, "srv/git/configs.git"))
+	sshTarget := l.targetURL("git+ssh", sshRepo.dir)
+	// git over smart HTTP: git-http-backend, behind a listener in the server namespace.
+	httpRoot := filepath.Join(l.serverRoot, "srv/git-http")
+	httpRepo := newBareRepo(t, filepath.Join(httpRoot, "configs.git"))
+	var gitRequests atomic.Int64
+	backend := gitHTTP(t, httpRoot)
+	httpPort := l.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gitRequests.Add(1)
+		backend.ServeHTTP(w, r)
+	}))
+	httpTarget := "http://" + net.JoinHostPort(gitHost, strconv.Itoa(httpPort)) + "/configs.git"
+	// S3: versitygw with its posix backend, run inside the server namespace.
+	gw := startGateway(t, l, gwBin)
+	const bucket, prefix = "configs", "srl"
+	gw.makeBucket(bucket)
+	s3Target := "s3://" + bucket + "/" + prefix + "?endpoint=" + net.JoinHostPort(s3Host, gatewayPort) + "&tls=false"
+	// The webhook receiver, a listener in the server namespace.
+	hook := &hookReceiver{}
+	hookTarget := "http://" + net.JoinHostPort(hookHost, strconv.Itoa(l.serve(hook))) + "/hook/cfgsnap/leaf11"
+
+	keys := t.TempDir()
+	secret := "whsec-" + hex.EncodeToString(randomBytes(16))
+	write(t, filepath.Join(keys, "webhook-secret"), []byte(secret+"\n"), 0o600)
+	write(t, filepath.Join(keys, "s3-access"), []byte(gw.access+"\n"), 0o600)
+	write(t, filepath.Join(keys, "s3-secret"), []byte(gw.secret+"\n"), 0o600)
+	// The webhook first: notifications still go after the stores, so that it
+	// can say where the snapshot is.
+	opts := l.options(hookTarget, sshTarget, httpTarget, s3Target)
+	opts["author-email"] = "{user}+{host}@noc.example"
+	opts["webhook-secret-file"] = filepath.Join(keys, "webhook-secret")
+	opts["s3-access-key-file"] = filepath.Join(keys, "s3-access")
+	opts["s3-secret-key-file"] = filepath.Join(keys, "s3-secret")
+	repos := map[string]*bareRepo{"git over SSH": sshRepo, "git over HTTP": httpRepo}
+	t.Logf("servers up in %v: %s, %s, %s, %s", time.Since(start).Round(time.Millisecond), hookTarget, sshTarget, httpTarget, s3Target)
+
+	// checkRun checks the run's report: each target in want ok with one
+	// delivery, the webhook last, and the pending count, in the spool's
+	// pending file too.
+	checkRun := func(step string, want []string, pending int) {
+		t.Helper()
+		st := l.status()
+		last := -1
+		for _, tg := range want {
+			i := strings.Index(st, "; "+tg+" ok (1 delivered)")
+			if i < 0 {
+				t.Errorf("%s: the report does not say %s ok (1 delivered):\n%s", step, tg, st)
+			}
+			last = max(last, i)
+		}
+		if i := strings.Index(st, hookTarget); i >= 0 && i < last {
+			t.Errorf("%s: the report names the webhook before a store; notifications go last:\n%s", step, st)
+		}
+		if !strings.HasSuffix(st, fmt.Sprintf("; %d pending", pending)) || l.pending() != strconv.Itoa(pending) {
+			t.Errorf("%s: report %q, pending file %s; want %d pending", step, st, l.pending(), pending)
+		}
+	}
+	everyTarget := []string{sshTarget, httpTarget, s3Target, hookTarget}
+
+	// 1. alice commits: one event to the four targets.
+	running := l.setRunning("leaf11", nil)
+	lc := l.commit("alice", "describe ethernet-1/1")
+	step := time.Now()
+	memory := l.fire(lc, opts, nil)
+	t.Logf("alice's commit, to four targets: %v", time.Since(step).Round(time.Millisecond))
+	aliceName := "leaf11/leaf11_" + lc.Format(tsLayout) + "_alice.json"
+	checkRun("alice's commit", everyTarget, 0)
+	if st := l.status(); !strings.HasPrefix(st, "captured "+aliceName+" (commit 2 by alice)") {
+		t.Errorf("the report starts %q; want it to name %s (commit 2 by alice)", st, aliceName)
+	}
+	for _, h := range []string{backupHost, gitHost, s3Host, hookHost} {
+		if q := l.dns.Queries(); !slices.Contains(q, h+". A") {
+			t.Errorf("the management namespace's DNS server was asked %q, never %q: %s was not reached through the namespace", q, h+". A", h)
+		}
+	}
+	for what, r := range repos {
+		r.checkTip(what, 1, gitCommit{user: "alice", email: "alice+leaf11@noc.example", host: "leaf11", lastChange: lc,
+			subject: "leaf11: commit 2 by alice: describe ethernet-1/1", body: []string{"Changes: first snapshot of this file on branch main"}}, running)
+	}
+	s3Key := func(name string) string { return prefix + "/" + name }
+	gw.checkObject(bucket, s3Key(aliceName), running, "alice")
+	body := hook.check(t, 1, secret, running, lc, "alice", aliceName)
+	if body.Changes != nil {
+		t.Errorf("the webhook's first body has changes %+v; the first snapshot has nothing to compare with", body.Changes)
+	}
+	if c := body.Commits; len(c) != 1 || c[0].ID != 2 || c[0].Username != "alice" {
+		t.Errorf("the webhook's commits are %+v, want commit 2 by alice", c)
+	}
+	// stored: every store, as its location; the S3 object's query values
+	// are hidden as the webhook's body hides them.
+	s3Location := "s3://" + bucket + "/" + s3Key(aliceName) + "?endpoint=xxxxx&tls=xxxxx"
+	checkStored(t, "alice's webhook", body.Stored, []string{sshTarget, httpTarget}, s3Location)
+
+	// 2. bob changes the login banner.
+	running2 := l.setRunning("leaf11", func(cfg map[string]any) {
+		sys := cfg["srl_nokia-system:system"].(map[string]any)
+		sys["srl_nokia-system-banner:banner"] = map[string]any{"login-banner": "changed by bob"}
+	})
+	lc2 := l.commit("bob", "login banner")
+	step = time.Now()
+	memory = l.fire(lc2, opts, memory)
+	t.Logf("bob's commit: %v", time.Since(step).Round(time.Millisecond))
+	bobName := "leaf11/leaf11_" + lc2.Format(tsLayout) + "_bob.json"
+	checkRun("bob's commit", everyTarget, 0)
+	for what, r := range repos {
+		msg := r.checkTip(what, 2, gitCommit{user: "bob", email: "bob+leaf11@noc.example", host: "leaf11", lastChange: lc2,
+			subject: "leaf11: commit 3 by bob: login banner", body: []string{"Last change: " + lc2.Format(srlTime) + "\n"}}, running2)
+		var added, removed, changed int
+		_, err := fmt.Sscanf(msg[strings.Index(msg, "\nChanges: ")+1:], "Changes: %d added, %d removed, %d changed\n", &added, &removed, &changed)
+		if err != nil || added+removed+changed == 0 || !strings.Contains(msg, "banner") {
+			t.Errorf("%s: bob's commit message has no change summary naming the banner:\n%s", what, msg)
+		}
+		if diff := r.git("show", "--format=", "main"); !strings.Contains(diff, "+") || !strings.Contains(diff, "changed by bob") {
+			t.Errorf("%s: git show has no diff of bob's change:\n%.600s", what, diff)
+		}
+		if got := r.git("log", "--format=%an", "--", "leaf11.json"); got != "bob\nalice\n" {
+			t.Errorf("%s: git log leaf11.json shows the authors %q, want bob, then alice", what, got)
+		}
+	}
+	gw.checkObject(bucket, s3Key(aliceName), running, "alice")
+	gw.checkObject(bucket, s3Key(bobName), running2, "bob")
+	body = hook.check(t, 2, secret, running2, lc2, "bob", bobName)
+	if c := body.Changes; c == nil || c.Added+c.Removed+c.Changed == 0 || !slices.ContainsFunc(c.Paths, func(p string) bool { return strings.Contains(p, "banner") }) {
+		t.Errorf("the webhook's body for bob's change has changes %+v; want non-zero counts naming the banner", c)
+	}
+
+	// 3. The switch reboots: a new last-change, the same configuration, no
+	// new commit. The snapshot is taken and stored, git makes no commit.
+	heads := map[string]string{}
+	for what, r := range repos {
+		heads[what] = r.git("rev-parse", "main")
+	}
+	lc3 := time.Now().UTC().Truncate(time.Millisecond)
+	if prev, _ := time.Parse(srlTime, l.commits[len(l.commits)-1].Ended); !lc3.After(prev) {
+		lc3 = prev.Add(time.Millisecond)
+	}
+	step = time.Now()
+	memory = l.fire(lc3, opts, memory)
+	t.Logf("reboot, configuration unchanged: %v", time.Since(step).Round(time.Millisecond))
+	rebootName := "leaf11/leaf11_" + lc3.Format(tsLayout) + "_bob.json"
+	checkRun("reboot", everyTarget, 0)
+	for what, r := range repos {
+		if head := r.git("rev-parse", "main"); head != heads[what] || r.count() != 2 {
+			t.Errorf("%s: the reboot's unchanged configuration moved main from %s to %s (%d commits); want no new commit", what, strings.TrimSpace(heads[what]), strings.TrimSpace(head), r.count())
+		}
+		r.fsck(what)
+	}
+	gw.checkObject(bucket, s3Key(rebootName), running2, "bob")
+	body = hook.check(t, 3, secret, running2, lc3, "bob", rebootName)
+	if c := body.Changes; c == nil || !(c.Added == 0 && c.Removed == 0 && c.Changed == 0) {
+		t.Errorf("the webhook's body for the reboot has changes %+v; want 0 added, 0 removed, 0 changed", c)
+	}
+
+	// 4. The S3 server goes down; carol commits. The other targets take her
+	// snapshot; S3 fails, and it stays spooled for S3 alone.
+	gw.stop()
+	running4 := l.setRunning("leaf11", func(cfg map[string]any) {
+		sys := cfg["srl_nokia-system:system"].(map[string]any)
+		sys["srl_nokia-system-banner:banner"] = map[string]any{"login-banner": "changed by carol while S3 was down"}
+	})
+	lc4 := l.commit("carol", "banner again")
+	step = time.Now()
+	memory = l.fire(lc4, opts, memory)
+	t.Logf("carol's commit, S3 down: %v", time.Since(step).Round(time.Millisecond))
+	carolName := "leaf11/leaf11_" + lc4.Format(tsLayout) + "_carol.json"
+	checkRun("carol's commit, S3 down", []string{sshTarget, httpTarget, hookTarget}, 1)
+	if st := l.status(); !strings.Contains(st, "; "+s3Target+" FAILED after 0 delivered: ") {
+		t.Errorf("S3 down: the report %q does not say %s FAILED", st, s3Target)
+	}
+	if sp := l.spooled(); len(sp) != 1 || !bytes.Equal(sp[0], running4) {
+		t.Errorf("S3 down: %d snapshots spooled, want carol's alone", len(sp))
+	}
+	for what, r := range repos {
+		r.checkTip(what, 3, gitCommit{user: "carol", email: "carol+leaf11@noc.example", host: "leaf11", lastChange: lc4,
+			subject: "leaf11: commit 4 by carol: banner again"}, running4)
+	}
+	body = hook.check(t, 4, secret, running4, lc4, "carol", carolName)
+	checkStored(t, "carol's webhook, S3 down", body.Stored, []string{sshTarget, httpTarget}, "")
+
+	// The S3 server is back; the reinvocation the script asked for delivers
+	// carol's snapshot to S3, and to nothing else: no request reaches the
+	// other servers, no other name is even looked up.
+	gw.start()
+	out, printed := l.runScript(l.event(lc4, opts, memory))
+	retry, reinvoke := cmdline(t, out)
+	if reinvoke != 60000 || printed != "" {
+		t.Errorf("reinvocation with 1 pending: actions %+v, printed %q; want a reinvoke-with-delay of 60000 ms", out.Actions, printed)
+	}
+	remembers(t, out, lc4)
+	queries, gitBefore := len(l.dns.Queries()), gitRequests.Load()
+	step = time.Now()
+	l.runCmdline(retry)
+	l.waitWorker()
+	t.Logf("retry to S3 alone: %v", time.Since(step).Round(time.Millisecond))
+	if st := l.status(); st != "configuration unchanged since the last capture; "+s3Target+" ok (1 delivered); 0 pending" {
+		t.Errorf("after the retry, the report is %q; want the unchanged configuration, %s ok (1 delivered) and nothing else, 0 pending", st, s3Target)
+	}
+	if p := l.pending(); p != "0" {
+		t.Errorf("after the retry, the pending file says %s, want 0", p)
+	}
+	gw.checkObject(bucket, s3Key(carolName), running4, "carol")
+	if got := gw.objects(bucket); !slices.Equal(got, []string{s3Key(aliceName), s3Key(bobName), s3Key(rebootName), s3Key(carolName)}) {
+		t.Errorf("the bucket holds %q; want the four snapshots", got)
+	}
+	if n := gitRequests.Load() - gitBefore; n != 0 {
+		t.Errorf("the retry sent %d requests to the git HTTP server, which had carol's snapshot", n)
+	}
+	if n := len(hook.all()); n != 4 {
+		t.Errorf("the webhook received %d posts, want 4: the retry re-sent carol's", n)
+	}
+	for _, q := range l.dns.Queries()[queries:] {
+		if !strings.HasPrefix(q, s3Host+". ") {
+			t.Errorf("the retry looked up %q: it went to a target other than S3", q)
+		}
+	}
+	for what, r := range repos {
+		if n := r.count(); n != 3 {
+			t.Errorf("%s: %d commits after the retry, want 3", what, n)
+		}
+		r.fsck(what)
+	}
+	t.Logf("every destination, four events and a retry: %v in all", time.Since(start).Round(time.Millisecond))
+}
+
+// fire is the event of a new last-change as the event handler runs it:
+// cfgsnap.py on it, with the persistent-data of the run before (which asks for
+// one reinvocation, a new last-change always does), then the run-script it
+// returns through /bin/sh, then the worker to its end. It returns the
+// persistent-data for the next invocation.
+func (l *lab) fire(lc time.Time, opts, memory map[string]any) map[string]any {
+	l.t.Helper()
+	out, printed := l.runScript(l.event(lc, opts, memory))
+	line, reinvoke := cmdline(l.t, out)
+	if reinvoke != 60000 || printed != "" {
+		l.t.Errorf("event of %s: cfgsnap.py asked for a reinvocation of %d ms and printed %q; want 60000 ms for a new last-change, and nothing printed", lc.Format(srlTime), reinvoke, printed)
+	}
+	memory = remembers(l.t, out, lc)
+	l.runCmdline(line)
+	l.waitWorker()
+	return memory
+}
+
+// serve serves h over HTTP on a listener inside the server namespace, at its
+// address, until the test ends, and returns the port.
+func (l *lab) serve(h http.Handler) int {
+	l.t.Helper()
+	ln := nstest.Listen(l.t, l.pair.Server, netip.AddrPortFrom(l.pair.ServerIP, 0).String())
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ln)
+	}()
+	l.t.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// checkStored checks a webhook's stored list: one location in each git
+// repository (a URL below its target) and, if s3 is set, that S3 location.
+func checkStored(t *testing.T, what string, stored, gits []string, s3 string) {
+	t.Helper()
+	want := len(gits)
+	if s3 != "" {
+		want++
+		if !slices.Contains(stored, s3) {
+			t.Errorf("%s: stored %q lacks the S3 object %s", what, stored, s3)
+		}
+	}
+	if len(stored) != want {
+		t.Errorf("%s: stored lists %d locations %q, want %d, one per store that has the snapshot", what, len(stored), stored, want)
+	}
+	for _, g := range gits {
+		if !slices.ContainsFunc(stored, func(s string) bool { return strings.HasPrefix(s, g) }) {
+			t.Errorf("%s: stored %q names no location in %s", what, stored, g)
+		}
+	}
+}
+
+// gitHTTPBackend is git's own smart-HTTP server, run as a CGI program.
+const gitHTTPBackend = "/usr/lib/git-core/git-http-backend"
+
+// gitHTTP serves the repositories below root with git-http-backend.
+func gitHTTP(t *testing.T, root string) http.Handler {
+	return &cgi.Handler{
+		Path: gitHTTPBackend,
+		Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1",
+			"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"},
+		Stderr: logWriter{t},
+	}
+}
+
+// logWriter sends what a server writes to stderr to the test's log.
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Logf("git-http-backend: %s", bytes.TrimSpace(p))
+	return len(p), nil
+}
+
+// bareRepo is a bare repository on the backup host, read with the git CLI as
+// its owner would. Like a careful server, it checks every object it receives
+// and refuses non-fast-forward pushes, so nothing passes by force pushing.
+type bareRepo struct {
+	t   *testing.T
+	dir string
+}
+
+func newBareRepo(t *testing.T, dir string) *bareRepo {
+	t.Helper()
+	r := &bareRepo{t: t, dir: dir}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gitRun(t, "init", "-q", "--bare", "-b", "main", dir)
+	for _, kv := range [][2]string{
+		{"http.receivepack", "true"}, // pushes without authentication over HTTP
+		{"receive.denyNonFastForwards", "true"},
+		{"receive.denyDeletes", "true"},
+		{"receive.fsckObjects", "true"},
+	} {
+		r.git("config", kv[0], kv[1])
+	}
+	return r
+}
+
+func (r *bareRepo) git(args ...string) string {
+	r.t.Helper()
+	return gitRun(r.t, append([]string{"--git-dir=" + r.dir}, args...)...)
+}
+
+// count is the number of commits on main, 0 before the first.
+func (r *bareRepo) count() int {
+	r.t.Helper()
+	cmd := exec.Command("git", "--git-dir="+r.dir, "rev-list", "--count", "refs/heads/main")
+	cmd.Env = gitEnv()
+	out, err := cmd.Output()
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	return n
+}
+
+func (r *bareRepo) fsck(what string) {
+	r.t.Helper()
+	cmd := exec.Command("git", "--git-dir="+r.dir, "fsck", "--strict", "--no-progress", "--no-dangling")
+	cmd.Env = gitEnv()
+	if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+		r.t.Errorf("%s: git fsck --strict: %v\n%s", what, err, out)
+	}
+}
+
+// gitCommit is what a snapshot's commit should show.
+type gitCommit struct {
+	user, email, host string
+	lastChange        time.Time
+	subject           string   // the message's first line
+	body              []string // parts the message holds
+}
+
+// checkTip checks main as git log and git show present it: n commits, the
+// newest by the switch user (committed by cfgsnap), dated last-change, with
+// the subject want says, and the switch's one file byte for byte its running
+// configuration; the repository passes git fsck --strict. It returns the
+// newest commit's message.
+func (r *bareRepo) checkTip(what string, n int, want gitCommit, running []byte) string {
+	r.t.Helper()
+	if got := r.count(); got != n {
+		r.t.Fatalf("%s: main has %d commits, want %d", what, got, n)
+	}
+	date := want.lastChange.Truncate(time.Second).Format("2006-01-02T15:04:05-07:00")
+	wantMeta := strings.Join([]string{want.user, want.email, date, "cfgsnap", "cfgsnap@" + want.host, date}, "|")
+	if got := strings.TrimSpace(r.git("log", "-1", "--format=%an|%ae|%aI|%cn|%ce|%cI", "main")); got != wantMeta {
+		r.t.Errorf("%s: the newest commit's author|email|date|committer|email|date:\n got %s\nwant %s", what, got, wantMeta)
+	}
+	msg := r.git("log", "-1", "--format=%B", "main")
+	if subject, _, _ := strings.Cut(msg, "\n"); subject != want.subject {
+		r.t.Errorf("%s: the newest commit's subject is %q, want %q", what, subject, want.subject)
+	}
+	sum := sha256.Sum256(running)
+	for _, part := range append([]string{"SHA-256: " + hex.EncodeToString(sum[:]) + "\n"}, want.body...) {
+		if !strings.Contains(msg, part) {
+			r.t.Errorf("%s: the commit message lacks %q:\n%s", what, part, msg)
+		}
+	}
+	if got := strings.Fields(r.git("ls-tree", "-r", "--name-only", "main")); !slices.Equal(got, []string{want.host + ".json"}) {
+		r.t.Errorf("%s: main holds %q, want only %s.json", what, got, want.host)
+	}
+	if got := r.git("show", "main:"+want.host+".json"); got != string(running) {
+		r.t.Errorf("%s: git show main:%s.json gives %d bytes, not byte for byte the switch's running.json (%d bytes)", what, want.host, len(got), len(running))
+	}
+	r.fsck(what)
+	return msg
+}
+
+// gitEnv keeps the machine's git configuration from changing what the test sees.
+func gitEnv() []string {
+	return append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "LC_ALL=C")
+}
+
+func gitRun(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Env = gitEnv()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("git %s: %v: %s", strings.Join(args, " "), err, stderr.Bytes())
+	}
+	return stdout.String()
+}
+
+// hookReceiver is the webhook's receiver: it keeps every request and answers 204.
+type hookReceiver struct {
+	mu    sync.Mutex
+	posts []hookPost
+}
+
+type hookPost struct {
+	method, path, contentType, signature string
+	body                                 []byte
+}
+
+func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	h.mu.Lock()
+	h.posts = append(h.posts, hookPost{r.Method, r.URL.Path, r.Header.Get("Content-Type"), r.Header.Get("X-Cfgsnap-Signature"), b})
+	h.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *hookReceiver) all() []hookPost {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.posts)
+}
+
+// hookBody is the webhook's body (webhook-format json), as a receiver reads it.
+type hookBody struct {
+	Schema     string    `json:"schema"`
+	Host       string    `json:"host"`
+	LastChange time.Time `json:"last_change"`
+	User       string    `json:"user"`
+	Commits    []struct {
+		ID       int64  `json:"id"`
+		Username string `json:"username"`
+	} `json:"commits"`
+	Manual  bool   `json:"manual"`
+	Name    string `json:"name"`
+	Size    int64  `json:"size"`
+	SHA256  string `json:"sha256"`
+	Changes *struct {
+		Added   int      `json:"added"`
+		Removed int      `json:"removed"`
+		Changed int      `json:"changed"`
+		Paths   []string `json:"paths"`
+	} `json:"changes"`
+	Stored []string `json:"stored"`
+	Config *string  `json:"config"`
+}
+
+// check checks that the receiver holds n posts, the last a signed JSON POST
+// announcing the snapshot name of config, taken at lastChange, by user, and
+// returns its body.
+func (h *hookReceiver) check(t *testing.T, n int, secret string, config []byte, lastChange time.Time, user, name string) hookBody {
+	t.Helper()
+	posts := h.all()
+	if len(posts) != n {
+		t.Fatalf("the webhook received %d posts, want %d", len(posts), n)
+	}
+	p := posts[n-1]
+	if p.method != http.MethodPost || p.path != "/hook/cfgsnap/leaf11" || p.contentType != "application/json" {
+		t.Errorf("the webhook got %s %s (Content-Type %q), want a POST of application/json to /hook/cfgsnap/leaf11", p.method, p.path, p.contentType)
+	}
+	// As a receiver checks it: the HMAC of the exact body, under the shared secret.
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(p.body)
+	if want := "sha256=" + hex.EncodeToString(m.Sum(nil)); !hmac.Equal([]byte(p.signature), []byte(want)) {
+		t.Errorf("X-Cfgsnap-Signature is %q, want %s (HMAC-SHA256 of the body under the secret)", p.signature, want)
+	}
+	var b hookBody
+	if err := json.Unmarshal(p.body, &b); err != nil {
+		t.Fatalf("the webhook's body is not JSON: %v\n%s", err, p.body)
+	}
+	sum := sha256.Sum256(config)
+	if b.Schema != "cfgsnap.snapshot.v1" || b.Host != "leaf11" || !b.LastChange.Equal(lastChange) || b.User != user || b.Name != name || b.Manual ||
+		b.Size != int64(len(config)) || b.SHA256 != hex.EncodeToString(sum[:]) || b.Config != nil {
+		t.Errorf("the webhook's body:\n%s\nwant schema cfgsnap.snapshot.v1, host leaf11, last_change %s, user %s, name %s, size %d, sha256 %x, no config", p.body, lastChange.Format(srlTime), user, name, len(config), sum)
+	}
+	return b
+}
+
+// gateway is versitygw with its posix backend, run in the server namespace on
+// gatewayPort, with random keys.
+type gateway struct {
+	t              *testing.T
+	args           []string
+	ns             string
+	dir            string // the posix root: one folder per bucket
+	access, secret string
+	logPath        string
+	net            *netns.Net // the server namespace, where the test's S3 client dials
+	addr           string     // the server's address and gatewayPort
+	client         *minio.Client
+
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// gatewayPort is free in the server namespace: its other listeners take
+// ephemeral ports.
+const gatewayPort = "9000"
+
+// versitygw finds the gateway where make test-deps installs it, or on PATH.
+func versitygw(t *testing.T) string {
+	t.Helper()
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		for _, p := range filepath.SplitList(strings.TrimSpace(string(out))) {
+			bin := filepath.Join(p, "bin", "versitygw")
+			if st, err := os.Stat(bin); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+				return bin
+			}
+		}
+	}
+	return testenv.NeedCommand(t, "versitygw")
+}
+
+func startGateway(t *testing.T, l *lab, bin string) *gateway {
+	t.Helper()
+	dir := t.TempDir()
+	g := &gateway{t: t, ns: l.pair.Server, dir: filepath.Join(dir, "root"), logPath: filepath.Join(dir, "versitygw.log"),
+		access: "AK" + hex.EncodeToString(randomBytes(8)), secret: hex.EncodeToString(randomBytes(20)),
+		addr: net.JoinHostPort(l.pair.ServerIP.String(), gatewayPort)}
+	if err := os.MkdirAll(g.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	g.args = []string{bin, "--access", g.access, "--secret", g.secret, "--port", g.addr, "--quiet", "--keep-alive", "posix", g.dir}
+	var err error
+	if g.net, err = netns.Open(l.pair.Server); err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{DialContext: g.net.DialContext}
+	if g.client, err = minio.New(g.addr, &minio.Options{Creds: credentials.NewStaticV4(g.access, g.secret, ""), Transport: tr}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		g.stop()
+		tr.CloseIdleConnections()
+		g.net.Close()
+		if t.Failed() {
+			if b, err := os.ReadFile(g.logPath); err == nil && len(b) > 0 {
+				t.Logf("versitygw log:\n%s", b)
+			}
+		}
+	})
+	g.start()
+	return g
+}
+
+// start runs the gateway (again, after stop, on the same folder) and waits
+// until it listens.
+func (g *gateway) start() {
+	g.t.Helper()
+	logf, err := os.OpenFile(g.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := nstest.Command(g.ns, g.args[0], g.args[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Killed with the test binary, even one that dies before its cleanups.
+	// The signal comes when the thread that started it ends, and this test
+	// ends threads (those that entered a namespace): so it is started, and
+	// waited for, on a thread of its own that lives as long as the gateway.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	started, exited := make(chan error, 1), make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the gateway
+		err := cmd.Start()
+		started <- err
+		if err == nil {
+			cmd.Wait()
+			close(exited)
+		}
+	}()
+	if err := <-started; err != nil {
+		g.t.Fatal(err)
+	}
+	g.cmd, g.exited = cmd, exited
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		select {
+		case <-exited:
+			g.cmd = nil
+			b, _ := os.ReadFile(g.logPath)
+			g.t.Fatalf("versitygw exited at start: %s", b)
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		c, err := g.net.DialContext(ctx, "tcp", g.addr)
+		cancel()
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			g.stop()
+			g.t.Fatalf("versitygw does not listen on %s in %s: %v", g.addr, g.ns, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop kills the gateway, as when the host goes down.
+func (g *gateway) stop() {
+	if g.cmd == nil {
+		return
+	}
+	g.cmd.Process.Kill()
+	<-g.exited
+	g.cmd = nil
+}
+
+func (g *gateway) makeBucket(bucket string) {
+	g.t.Helper()
+	if err := g.client.MakeBucket(g.t.Context(), bucket, minio.MakeBucketOptions{}); err != nil {
+		g.t.Fatalf("creating bucket %s: %v", bucket, err)
+	}
+}
+
+// checkObject checks an object as the bucket's owner sees it: in the
+// gateway's folder and through S3, byte for byte config, with the snapshot's
+// user and sha256 as metadata.
+func (g *gateway) checkObject(bucket, key string, config []byte, user string) {
+	g.t.Helper()
+	ctx := g.t.Context()
+	if b, err := os.ReadFile(filepath.Join(g.dir, bucket, filepath.FromSlash(key))); err != nil {
+		g.t.Errorf("S3: %s is not in the gateway's folder: %v", key, err)
+	} else if !bytes.Equal(b, config) {
+		g.t.Errorf("S3: %s in the gateway's folder has %d bytes, not byte for byte the switch's running.json (%d bytes)", key, len(b), len(config))
+	}
+	obj, err := g.client.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		g.t.Fatalf("S3: GET %s: %v", key, err)
+	}
+	defer obj.Close()
+	b, err := io.ReadAll(obj)
+	if err != nil {
+		g.t.Fatalf("S3: GET %s: %v", key, err)
+	}
+	if !bytes.Equal(b, config) {
+		g.t.Errorf("S3: GET %s gives %d bytes, not byte for byte the switch's running.json (%d bytes)", key, len(b), len(config))
+	}
+	st, err := obj.Stat()
+	if err != nil {
+		g.t.Fatalf("S3: %s: %v", key, err)
+	}
+	meta := map[string]string{}
+	for k, v := range st.UserMetadata {
+		meta[strings.ToLower(k)] = v
+	}
+	sum := sha256.Sum256(config)
+	if meta["user"] != user || meta["sha256"] != hex.EncodeToString(sum[:]) || meta["host"] != "leaf11" {
+		g.t.Errorf("S3: %s has metadata %v; want host leaf11, user %s, sha256 %x", key, st.UserMetadata, user, sum)
+	}
+}
+
+// objects lists the bucket's keys, sorted.
+func (g *gateway) objects(bucket string) []string {
+	g.t.Helper()
+	var keys []string
+	for o := range g.client.ListObjectsIter(g.t.Context(), bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			g.t.Fatalf("S3: listing %s: %v", bucket, o.Err)
+		}
+		keys = append(keys, o.Key)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
 }
 
 // testKill kills cfgsnap during large SFTP transfers: the file on the server is
