@@ -1,21 +1,19 @@
 package source
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/option"
+	"github.com/cfgsnap/cfgsnap/handler/secret"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 )
 
@@ -44,7 +42,7 @@ func newJSONRPC(c *option.Config, dial func(ctx context.Context, network, addr s
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || (u.Host == "" && c.JSONRPCSocket == "") {
 		return nil, fail.New(fail.Usage, "option jsonrpc-url %q is not an http:// or https:// URL: write it like http://127.0.0.1/jsonrpc", c.JSONRPCURL)
 	}
-	password, err := readPassword(c.JSONRPCPasswordFile)
+	password, _, err := secret.Read("jsonrpc-password-file", c.JSONRPCPasswordFile, PasswordEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -80,33 +78,6 @@ func newJSONRPC(c *option.Config, dial func(ctx context.Context, network, addr s
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return j, nil
-}
-
-// readPassword returns the first line of file, or $CFGSNAP_JSONRPC_PASSWORD when no
-// file is set. Its errors name the file, never its content.
-func readPassword(file string) (string, error) {
-	if file == "" {
-		return os.Getenv(PasswordEnv), nil
-	}
-	f, err := os.Open(file)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return "", fail.New(fail.Usage, "jsonrpc-password-file %s does not exist: fix the option or create the file", file)
-	case errors.Is(err, fs.ErrPermission):
-		return "", fail.New(fail.Permission, "cannot read jsonrpc-password-file %s: run cfgsnap with sudo or make the file readable by its user", file)
-	case err != nil:
-		return "", fail.New(fail.Usage, "reading jsonrpc-password-file %s: %v", file, err)
-	}
-	defer f.Close()
-	line, err := bufio.NewReader(f).ReadString('\n')
-	if err != nil && err != io.EOF {
-		return "", fail.New(fail.Usage, "reading jsonrpc-password-file %s: %v", file, err)
-	}
-	line = strings.TrimRight(line, "\r\n")
-	if line == "" {
-		return "", fail.New(fail.Usage, "jsonrpc-password-file %s has an empty first line: put the password there", file)
-	}
-	return line, nil
 }
 
 // WriteConfig gets "/" from the running datastore and writes result[0] indented by

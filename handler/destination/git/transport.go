@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/httpx"
 	"github.com/cfgsnap/cfgsnap/handler/option"
+	"github.com/cfgsnap/cfgsnap/handler/secret"
 	"github.com/cfgsnap/cfgsnap/handler/sshclient"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
@@ -98,34 +98,26 @@ type httpLink struct {
 }
 
 func newHTTPLink(e endpoint, c *option.Config, dial Dial, logf func(string, ...any)) (*httpLink, error) {
-	password, source, err := readPassword(c.GitPasswordFile)
+	password, source, err := secret.Read("git-password-file", c.GitPasswordFile, "CFGSNAP_GIT_PASSWORD")
 	if err != nil {
-		return nil, err
+		// This destination has always said fail.Usage (exit code 2) for a file
+		// an option names, also for one cfgsnap may not read, where secret and
+		// httpx say fail.Permission (7); scripts may test the code.
+		return nil, fail.New(fail.Usage, "%w", err)
 	}
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	var roots *x509.CertPool
 	if e.httpURL.Scheme == "https" {
-		if tlsConfig.RootCAs, err = rootCAs(c.CAFile); err != nil {
-			return nil, err
+		if roots, err = httpx.Roots(c.CAFile); err != nil {
+			return nil, fail.New(fail.Usage, "%w", err) // as for the password file
 		}
 	} else if password != "" {
 		logf("warning: %s: the git password (%s) is sent unencrypted over http://; use https://", e.display, source)
 	}
-	timeout := c.ConnectTimeout
-	hc := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, timeout)
-				defer cancel()
-			}
-			return dial(ctx, network, addr)
-		},
-		TLSClientConfig:     tlsConfig,
-		TLSHandshakeTimeout: timeout,
-		ForceAttemptHTTP2:   true,
-		MaxIdleConnsPerHost: 1,
-		IdleConnTimeout:     90 * time.Second,
-	}
+	hc := httpx.Transport(dial, c.ConnectTimeout, roots)
+	// A custom DialContext turns HTTP/2 off unless asked for.
+	hc.ForceAttemptHTTP2 = true
+	hc.MaxIdleConnsPerHost = 1
+	hc.IdleConnTimeout = 90 * time.Second
 	ep, err := transport.NewEndpoint(e.httpURL.String())
 	if err != nil {
 		return nil, fail.New(fail.Usage, "target %s: %v", e.display, err)
@@ -142,47 +134,6 @@ func newHTTPLink(e endpoint, c *option.Config, dial Dial, logf func(string, ...a
 		l.auth = &githttp.BasicAuth{Username: e.user, Password: password}
 	}
 	return l, nil
-}
-
-// readPassword reads the token or password from file (its first line), else
-// from $CFGSNAP_GIT_PASSWORD; none is no password. source says where it came
-// from, for messages, which never show the password itself.
-func readPassword(file string) (password, source string, err error) {
-	if file == "" {
-		if p := os.Getenv("CFGSNAP_GIT_PASSWORD"); p != "" {
-			return p, "$CFGSNAP_GIT_PASSWORD", nil
-		}
-		return "", "", nil
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", "", fail.New(fail.Usage, "cannot read git-password-file %s: %v: make it readable by the user cfgsnap runs as, or unset the option", file, errors.Unwrap(err))
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	line = strings.TrimSuffix(line, "\r")
-	if line == "" {
-		return "", "", fail.New(fail.Usage, "git-password-file %s is empty: put the token or password on its first line", file)
-	}
-	return line, "git-password-file " + file, nil
-}
-
-// rootCAs is the system's pool plus the certificates in caFile.
-func rootCAs(caFile string) (*x509.CertPool, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool() // a switch may have no system pool: ca-file then is all
-	}
-	if caFile == "" {
-		return pool, nil
-	}
-	b, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fail.New(fail.Usage, "cannot read ca-file %s: %v: fix the path or unset the option", caFile, errors.Unwrap(err))
-	}
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fail.New(fail.Usage, "ca-file %s holds no PEM certificate: give the CA certificate in PEM (-----BEGIN CERTIFICATE-----)", caFile)
-	}
-	return pool, nil
 }
 
 func (l *httpLink) do(ctx context.Context, what string, f func(context.Context, sessions) error) error {

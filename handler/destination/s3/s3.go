@@ -71,7 +71,9 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/httpx"
 	"github.com/cfgsnap/cfgsnap/handler/option"
+	"github.com/cfgsnap/cfgsnap/handler/secret"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 )
 
@@ -453,49 +455,24 @@ func checkEndpoint(ep string) error {
 	return nil
 }
 
-// newTransport is an HTTP client transport that dials only through dial and
-// never through a proxy: $HTTPS_PROXY is set for the switch's default namespace,
-// not for its management network.
+// newTransport is the HTTP transport of httpx (dial only, no proxy), with
+// S3's own settings. Errors are fail.Trust, as for every credential problem.
 func newTransport(secure bool, caFile string, timeout time.Duration, dial Dial) (*http.Transport, error) {
-	if dial == nil {
-		var d net.Dialer
-		dial = d.DialContext
-	}
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	tr := &http.Transport{
-		Proxy: nil,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			ctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			return dial(ctx, network, addr)
-		},
-		TLSHandshakeTimeout: timeout,
-		MaxIdleConnsPerHost: 2,
-		IdleConnTimeout:     60 * time.Second,
-		// Configurations are sent as they are; compressed answers only cost.
-		DisableCompression: true,
-	}
-	if !secure {
-		return tr, nil
-	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
+	var roots *x509.CertPool
+	if secure {
+		var err error
+		if roots, err = httpx.Roots(caFile); err != nil {
+			return nil, fail.New(fail.Trust, "%w", err)
 		}
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fail.New(fail.Trust, "cannot read ca-file %s: %v: make it readable by the user cfgsnap runs as, or fix option ca-file", caFile, errors.Unwrap(err))
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fail.New(fail.Trust, "ca-file %s holds no PEM certificate: give a file of -----BEGIN CERTIFICATE----- blocks", caFile)
-		}
-		tc.RootCAs = pool
 	}
-	tr.TLSClientConfig = tc
+	tr := httpx.Transport(dial, timeout, roots)
+	tr.MaxIdleConnsPerHost = 2
+	tr.IdleConnTimeout = 60 * time.Second
+	// Configurations are sent as they are; compressed answers only cost.
+	tr.DisableCompression = true
 	return tr, nil
 }
 
@@ -739,11 +716,11 @@ func loadCreds(c *option.Config, getenv func(string) string) (keys, error) {
 		if c.S3AccessKeyFile == "" || c.S3SecretKeyFile == "" {
 			return keys{}, fail.New(fail.Usage, "only one of options s3-access-key-file and s3-secret-key-file is set: set both")
 		}
-		id, err := firstLine(c.S3AccessKeyFile, "s3-access-key-file")
+		id, err := keyFile(c.S3AccessKeyFile, "s3-access-key-file")
 		if err != nil {
 			return keys{}, err
 		}
-		secret, err := firstLine(c.S3SecretKeyFile, "s3-secret-key-file")
+		secret, err := keyFile(c.S3SecretKeyFile, "s3-secret-key-file")
 		if err != nil {
 			return keys{}, err
 		}
@@ -776,17 +753,18 @@ func loadCreds(c *option.Config, getenv func(string) string) (keys, error) {
 	return k, err
 }
 
-// firstLine reads the first line of a credential file, without its spaces.
-func firstLine(file, option string) (string, error) {
-	b, err := os.ReadFile(file)
+// keyFile reads a key from the first line of file, without the spaces a copy
+// from a web console may bring (keys hold none). Its errors are fail.Trust, as
+// for every credential problem.
+func keyFile(file, option string) (string, error) {
+	key, _, err := secret.Read(option, file, "")
 	if err != nil {
-		return "", fail.New(fail.Trust, "cannot read %s %s: %v: make it readable by the user cfgsnap runs as, or fix the option", option, file, errors.Unwrap(err))
+		return "", fail.New(fail.Trust, "%w", err)
 	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	if line = strings.TrimSpace(line); line == "" {
-		return "", fail.New(fail.Trust, "%s %s is empty: put the key on its first line", option, file)
+	if key = strings.TrimSpace(key); key == "" {
+		return "", fail.New(fail.Trust, "%s %s holds only spaces on its first line: put the key there", option, file)
 	}
-	return line, nil
+	return key, nil
 }
 
 // sharedFile reads profile from an AWS shared credentials file (INI: [profile]

@@ -23,24 +23,20 @@
 package webhook
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/httpx"
 	"github.com/cfgsnap/cfgsnap/handler/option"
+	"github.com/cfgsnap/cfgsnap/handler/secret"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 )
 
@@ -116,14 +112,14 @@ func New(u *url.URL, c *option.Config, dial Dial, warnf destination.Logf) (*Dest
 	if c.WebhookFormat != FormatJSON && c.WebhookFormat != FormatSlack {
 		return nil, fail.New(fail.Usage, "target %s: webhook-format %q: want json or slack", shown, c.WebhookFormat)
 	}
-	secret, err := readSecret(c.WebhookSecretFile)
+	key, _, err := secret.Read("webhook-secret-file", c.WebhookSecretFile, SecretEnv)
 	if err != nil {
 		return nil, err
 	}
-	if secret == nil && c.WebhookFormat == FormatJSON {
+	if key == "" && c.WebhookFormat == FormatJSON {
 		return nil, fail.New(fail.Usage, "target %s: no secret to sign the webhook with: put one in a file named by option webhook-secret-file (or $%s) and give the receiver the same secret", shown, SecretEnv)
 	}
-	roots, err := certPool(c.CAFile)
+	roots, err := httpx.Roots(c.CAFile)
 	if err != nil {
 		return nil, err
 	}
@@ -136,29 +132,17 @@ func New(u *url.URL, c *option.Config, dial Dial, warnf destination.Logf) (*Dest
 		shown:   shown,
 		format:  c.WebhookFormat,
 		include: c.WebhookIncludeConfig && c.WebhookFormat == FormatJSON,
-		secret:  secret,
 		warnf:   warnf,
 	}
-	timeout := c.ConnectTimeout
-	d.tr = &http.Transport{
-		// The environment's proxy settings describe the default namespace, not the
-		// management network the receiver is in.
-		Proxy: nil,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, timeout)
-				defer cancel()
-			}
-			return dial(ctx, network, addr)
-		},
-		TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout: timeout,
-		// A custom DialContext turns HTTP/2 off unless asked for.
-		ForceAttemptHTTP2:   true,
-		MaxIdleConnsPerHost: 1,
-		IdleConnTimeout:     30 * time.Second,
+	if key != "" {
+		d.secret = []byte(key)
 	}
+	d.tr = httpx.Transport(dial, c.ConnectTimeout, roots)
+	// A custom DialContext turns HTTP/2 off unless asked for.
+	d.tr.ForceAttemptHTTP2 = true
+	// Saves go one at a time: one connection, kept alive between them, serves a run.
+	d.tr.MaxIdleConnsPerHost = 1
+	d.tr.IdleConnTimeout = 30 * time.Second
 	d.client = &http.Client{Transport: d.tr, CheckRedirect: d.checkRedirect}
 	return d, nil
 }
@@ -234,59 +218,4 @@ func (d *Destination) checkRedirect(req *http.Request, via []*http.Request) erro
 		return http.ErrUseLastResponse
 	}
 	return nil
-}
-
-// readSecret returns the first line of file, or $CFGSNAP_WEBHOOK_SECRET when no
-// file is set; nil when there is none. Errors name the file, never its content.
-func readSecret(file string) ([]byte, error) {
-	if file == "" {
-		if s := os.Getenv(SecretEnv); s != "" {
-			return []byte(s), nil
-		}
-		return nil, nil
-	}
-	f, err := os.Open(file)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, fail.New(fail.Usage, "webhook-secret-file %s does not exist: fix the option or create the file", file)
-	case errors.Is(err, fs.ErrPermission):
-		return nil, fail.New(fail.Permission, "cannot read webhook-secret-file %s: run cfgsnap with sudo or make the file readable by its user", file)
-	case err != nil:
-		return nil, fail.New(fail.Usage, "reading webhook-secret-file %s: %v", file, err)
-	}
-	defer f.Close()
-	line, err := bufio.NewReader(f).ReadString('\n')
-	if err != nil && err != io.EOF {
-		return nil, fail.New(fail.Usage, "reading webhook-secret-file %s: %v", file, err)
-	}
-	line = strings.TrimRight(line, "\r\n")
-	if line == "" {
-		return nil, fail.New(fail.Usage, "webhook-secret-file %s has an empty first line: put the secret there", file)
-	}
-	return []byte(line), nil
-}
-
-// certPool is the system's roots plus those of caFile. A switch may have no
-// system roots at all; then caFile alone is trusted.
-func certPool(caFile string) (*x509.CertPool, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if caFile == "" {
-		return pool, nil
-	}
-	pem, err := os.ReadFile(caFile)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, fail.New(fail.Usage, "ca-file %s does not exist: fix the option or copy the CA certificate there", caFile)
-	case errors.Is(err, fs.ErrPermission):
-		return nil, fail.New(fail.Permission, "cannot read ca-file %s: run cfgsnap with sudo or make the file readable", caFile)
-	case err != nil:
-		return nil, fail.New(fail.Usage, "reading ca-file %s: %v", caFile, err)
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fail.New(fail.Usage, "ca-file %s holds no PEM certificate: it needs -----BEGIN CERTIFICATE----- blocks", caFile)
-	}
-	return pool, nil
 }

@@ -1,0 +1,97 @@
+// Package httpx builds the HTTP transport of cfgsnap's HTTP peers (webhook,
+// git over HTTPS, S3) the one way each must work on a switch:
+//
+//   - every connection, name resolution included, is made by the dial function
+//     given, which enters the management network namespace;
+//   - no proxy from the environment is used: $HTTPS_PROXY and the like describe
+//     the default namespace, not the management network, and a proxy would be
+//     reached outside the namespace;
+//   - option connect-timeout bounds dialling and the TLS handshake;
+//   - server certificates are verified against the system's roots plus those
+//     of option ca-file (Roots).
+//
+// What differs between peers (HTTP/2, how many idle connections and for how
+// long, compression) each sets on the transport it gets.
+package httpx
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/cfgsnap/cfgsnap/handler/fail"
+)
+
+// Dial opens a network connection, as net.Dialer.DialContext does. An alias,
+// so that each destination's own Dial type passes as it is.
+type Dial = func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// Roots is the system's roots plus the certificates of caFile (PEM), or the
+// system's alone when caFile is "". A switch may have no system roots at all;
+// then caFile's are all that is trusted.
+//
+// Errors name the file and the fix: fail.Usage, or fail.Permission for a file
+// cfgsnap may not read. None quotes the file, which may be some other file
+// named by mistake, a key among them.
+func Roots(caFile string) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if caFile == "" {
+		return pool, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fail.New(fail.Usage, "cannot read ca-file %s: it does not exist: fix the option or copy the CA certificate there", caFile)
+	case errors.Is(err, fs.ErrPermission):
+		return nil, fail.New(fail.Permission, "cannot read ca-file %s: %v: run cfgsnap with sudo or make the file readable by its user", caFile, pathless(err))
+	case err != nil:
+		return nil, fail.New(fail.Usage, "cannot read ca-file %s: %v: fix the option", caFile, pathless(err))
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fail.New(fail.Usage, "ca-file %s holds no PEM certificate: give a file of -----BEGIN CERTIFICATE----- blocks", caFile)
+	}
+	return pool, nil
+}
+
+// pathless drops the *fs.PathError around err: the message names the file.
+func pathless(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Transport returns a transport that makes every connection with dial (nil: a
+// plain net.Dialer), with no proxy, and verifies servers against roots (nil:
+// the system's). connectTimeout > 0 bounds each dial and each TLS handshake;
+// the request's own context bounds the rest.
+func Transport(dial Dial, connectTimeout time.Duration, roots *x509.CertPool) *http.Transport {
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	return &http.Transport{
+		// Set only to say it: nil is no proxy, where http.DefaultTransport
+		// would read the environment.
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if connectTimeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, connectTimeout)
+				defer cancel()
+			}
+			return dial(ctx, network, addr)
+		},
+		TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout: connectTimeout,
+	}
+}
