@@ -817,9 +817,8 @@ func testEveryDestination(t *testing.T, s *suite) {
 	if c := body.Commits; len(c) != 1 || c[0].ID != 2 || c[0].Username != "alice" {
 		t.Errorf("the webhook's commits are %+v, want commit 2 by alice", c)
 	}
-	// stored: every store, as its location; the S3 object's query values
-	// are hidden as the webhook's body hides them.
-	s3Location := "s3://" + bucket + "/" + s3Key(aliceName) + "?endpoint=xxxxx&tls=xxxxx"
+	// stored: every store, as its location, so a receiver can fetch from it.
+	s3Location := "s3://" + bucket + "/" + s3Key(aliceName) + "?endpoint=" + net.JoinHostPort(s3Host, gatewayPort) + "&tls=false"
 	checkStored(t, "alice's webhook", body.Stored, []string{sshTarget, httpTarget}, s3Location)
 
 	// 2. bob changes the login banner.
@@ -989,8 +988,8 @@ func (l *lab) serve(h http.Handler) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// checkStored checks a webhook's stored list: one location in each git
-// repository (a URL below its target) and, if s3 is set, that S3 location.
+// checkStored checks a webhook's stored list: the switch's file in each git
+// repository (target#branch:path) and, if s3 is set, that S3 location.
 func checkStored(t *testing.T, what string, stored, gits []string, s3 string) {
 	t.Helper()
 	want := len(gits)
@@ -1004,8 +1003,8 @@ func checkStored(t *testing.T, what string, stored, gits []string, s3 string) {
 		t.Errorf("%s: stored lists %d locations %q, want %d, one per store that has the snapshot", what, len(stored), stored, want)
 	}
 	for _, g := range gits {
-		if !slices.ContainsFunc(stored, func(s string) bool { return strings.HasPrefix(s, g) }) {
-			t.Errorf("%s: stored %q names no location in %s", what, stored, g)
+		if !slices.Contains(stored, g+"#main:leaf11.json") {
+			t.Errorf("%s: stored %q does not name %s#main:leaf11.json", what, stored, g)
 		}
 	}
 }

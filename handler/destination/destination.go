@@ -62,6 +62,8 @@ type File struct {
 // Locator is a Destination whose snapshots are not found at its URL joined
 // with their name: a file in a git repository, say.
 type Locator interface {
+	// Location says where the snapshot rec describes is kept. Like String, it
+	// never carries a secret: notifications pass it on as it is.
 	Location(rec snapshot.Record) string
 }
 

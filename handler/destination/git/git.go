@@ -129,6 +129,18 @@ func New(u *url.URL, c *option.Config, dial Dial, logf func(string, ...any)) (*D
 // String is the target as written, which holds no secret.
 func (d *Destination) String() string { return d.display }
 
+// Location is where the snapshot lives in the repository, in git's own
+// revision:path form after the target: git@host:org/configs.git#main:leaf1.json.
+func (d *Destination) Location(rec snapshot.Record) string {
+	p, err := d.filePath(rec)
+	if err != nil {
+		return d.display
+	}
+	return d.display + "#" + d.branch.Short() + ":" + p
+}
+
+var _ destination.Locator = (*Destination)(nil)
+
 // Close closes the connection, if any.
 func (d *Destination) Close() error { return d.link.close() }
 

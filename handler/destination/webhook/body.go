@@ -93,12 +93,14 @@ func (d *Destination) read(ctx context.Context, rec *snapshot.Record, r io.Reade
 	return kept.Bytes(), nil
 }
 
-// body encodes what Save posts. Other targets in rec.Stored are redacted as
-// String redacts this one: a body may end up in a chat channel or an event bus.
+// body encodes what Save posts. rec.Stored holds other destinations'
+// locations (destination.Location), which carry no secret by contract, as
+// their String does; they go as they are, so a receiver can fetch from them
+// (a git "repo#branch:path", an S3 endpoint in the query).
 func (d *Destination) body(rec snapshot.Record, config []byte) ([]byte, error) {
 	stored := make([]string, len(rec.Stored))
 	for i, s := range rec.Stored {
-		stored[i] = redactString(s)
+		stored[i] = oneLine(s)
 	}
 	rec.Stored = stored
 	var v any
@@ -257,17 +259,4 @@ func redactQuery(q string) string {
 		}
 	}
 	return strings.Join(parts, "&")
-}
-
-// redactString redacts s if it is a URL (another target in rec.Stored).
-func redactString(s string) string {
-	u, err := url.Parse(s)
-	switch {
-	case err != nil:
-		// It may hold anything, a secret included.
-		return "(a target that is not a valid URL)"
-	case u.Scheme == "":
-		return oneLine(s)
-	}
-	return Redact(u, "")
 }

@@ -204,7 +204,7 @@ func fullRecord(data []byte) snapshot.Record {
 		Size:       int64(len(data)),
 		SHA256:     hexSum(data),
 		Changes:    &snapshot.Changes{Added: 1, Changed: 2, Paths: []string{"+/interface[name=e1-1]/description", "~/system/name/host-name"}},
-		Stored:     []string{"sftp://backup@10.0.0.5/srl/leaf1/leaf1_20250920T110208.456Z_alice.json", "https://hooks.example/x?token=OTHERSECRET"},
+		Stored:     []string{"sftp://backup@10.0.0.5/srl/leaf1/leaf1_20250920T110208.456Z_alice.json", "git@git.example.net:netops/configs.git#main:leaf1.json"},
 	}
 }
 
@@ -286,8 +286,10 @@ func TestBodyIsTheSignedRecord(t *testing.T) {
 		t.Errorf("changes = %s", changes)
 	}
 	stored, _ := json.Marshal(got["stored"])
-	if string(stored) != `["sftp://backup@10.0.0.5/srl/leaf1/leaf1_20250920T110208.456Z_alice.json","https://hooks.example/x?token=xxxxx"]` {
-		t.Errorf("stored = %s, want other targets with their secrets hidden", stored)
+	// Locations come from the stores and carry no secret; they go as they are,
+	// so a receiver can fetch from them.
+	if string(stored) != `["sftp://backup@10.0.0.5/srl/leaf1/leaf1_20250920T110208.456Z_alice.json","git@git.example.net:netops/configs.git#main:leaf1.json"]` {
+		t.Errorf("stored = %s, want the stores' locations as they are", stored)
 	}
 	for _, k := range []string{"config", "config_encoding"} {
 		if _, ok := got[k]; ok {
@@ -670,7 +672,7 @@ func TestSlack(t *testing.T) {
 	}
 	want := "leaf1: commits 41 by bob, 42 by alice: e1-1 &lt;up&gt; &amp; running second line " +
 		"(1 added, 0 removed, 2 changed: +/interface[name=e1-1]/description ~/system/name/host-name) " +
-		"stored at sftp://backup@10.0.0.5/srl/leaf1/leaf1_20250920T110208.456Z_alice.json, https://hooks.example/x?token=xxxxx"
+		"stored at sftp://backup@10.0.0.5/srl/leaf1/leaf1_20250920T110208.456Z_alice.json, git@git.example.net:netops/configs.git#main:leaf1.json"
 	if body["text"] != want {
 		t.Errorf("text\n%s\nwant\n%s", body["text"], want)
 	}
