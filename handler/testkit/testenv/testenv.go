@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -76,4 +78,48 @@ func ReadFixture(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// RerunAsNobody runs the calling test again, in a copy of the test binary, as
+// uid and gid 65534, and fails t if it fails there. Tests of what an
+// unprivileged user meets (an unreadable file, a refused namespace) call it
+// when they run as root, to which every file is readable:
+//
+//	if testenv.RerunAsNobody(t) {
+//		return
+//	}
+//
+// It returns false when not root: the test then runs its body itself.
+func RerunAsNobody(t *testing.T) bool {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return false
+	}
+	// The go test cache folder is root's alone: copy the binary where nobody
+	// can run it.
+	dir, err := os.MkdirTemp("", "cfgsnap-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	data, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "test")
+	if err := os.WriteFile(exe, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HOME="+dir, "TMPDIR="+os.TempDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("%s as uid 65534: %v\n%s", t.Name(), err, out)
+	}
+	return true
 }
