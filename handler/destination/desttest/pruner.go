@@ -197,19 +197,22 @@ func refuseOutside(t *testing.T, p destination.Pruner, st Store) {
 	}
 }
 
-// logs records what a wrapper logs.
-type logs struct {
+// Logs records what a destination or wrapper logs, safe for concurrent use;
+// pass its Logf where a Logf is wanted.
+type Logs struct {
 	mu    sync.Mutex
 	lines []string
 }
 
-func (l *logs) logf(format string, args ...any) {
+// Logf records one line.
+func (l *Logs) Logf(format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.lines = append(l.lines, fmt.Sprintf(format, args...))
 }
 
-func (l *logs) String() string {
+// String is every line recorded, one per line.
+func (l *Logs) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return strings.Join(l.lines, "\n")
@@ -284,8 +287,8 @@ func retain(t *testing.T, p destination.Pruner, st Store, r destination.Retentio
 			t.Fatalf("bad test: %s, to be removed, is not there; the server holds %v", name, names(before))
 		}
 	}
-	var l logs
-	w, err := destination.WithRetention(p, r, now, l.logf)
+	var l Logs
+	w, err := destination.WithRetention(p, r, now, l.Logf)
 	if err != nil {
 		t.Fatalf("WithRetention: %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -11,12 +12,20 @@ import (
 // does, hidden and temporary files included; a missing root holds none. It serves
 // every destination whose server stores on this machine: the folder of a file://
 // target, or the one the test's own sshd writes to.
-func ReadTree(t *testing.T, root string) map[string][]byte {
+//
+// Folders named in skip are left out wherever they are: a server's own
+// bookkeeping (an S3 gateway's metadata folders) is not what it stores.
+func ReadTree(t testing.TB, root string, skip ...string) map[string][]byte {
 	t.Helper()
 	files := map[string][]byte{}
 	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
+		switch {
+		case err != nil:
 			return err
+		case e.IsDir() && p != root && slices.Contains(skip, e.Name()):
+			return filepath.SkipDir
+		case e.IsDir():
+			return nil
 		}
 		data, err := os.ReadFile(p)
 		rel, _ := filepath.Rel(root, p)

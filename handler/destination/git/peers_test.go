@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/pem"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/cgi"
@@ -14,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -200,24 +198,6 @@ func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, erro
 	d.n.Add(1)
 	var nd net.Dialer
 	return nd.DialContext(ctx, network, addr)
-}
-
-// logs collects what a destination logs.
-type logs struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logs) logf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
-}
-
-func (l *logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
 }
 
 // newDest returns the destination for target and closes it when t ends.

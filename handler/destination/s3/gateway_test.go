@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
-	"io/fs"
 	"math/big"
 	"net"
 	"net/http"
@@ -29,6 +28,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/cfgsnap/cfgsnap/handler/destination/desttest"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 )
 
@@ -255,29 +255,7 @@ var internal = []string{".sgwtmp"}
 // which is what the server holds, leaving out its internal folders.
 func (g *gateway) stored(t testing.TB, bucket, prefix string) map[string][]byte {
 	t.Helper()
-	root := filepath.Join(g.dir, bucket, filepath.FromSlash(prefix))
-	files := map[string][]byte{}
-	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		for _, n := range internal {
-			if e.IsDir() && e.Name() == n {
-				return filepath.SkipDir
-			}
-		}
-		if e.IsDir() {
-			return nil
-		}
-		data, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(root, p)
-		files[filepath.ToSlash(rel)] = data
-		return err
-	})
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	return files
+	return desttest.ReadTree(t, filepath.Join(g.dir, bucket, filepath.FromSlash(prefix)), internal...)
 }
 
 func freeAddr(t testing.TB) string {
