@@ -127,21 +127,8 @@ func drain(ctx context.Context, s *spool.Spool, base *option.Config, env Env) (s
 		if len(jobs) == 0 {
 			break
 		}
-		// The newest event carries the instance's current options.
 		var lastChanges []time.Time
-		for _, j := range jobs {
-			ev, err := event.Parse(j.Event)
-			if err != nil {
-				env.logf("dropping queued event %s: %v", j.ID, err)
-				continue
-			}
-			lastChanges = append(lastChanges, ev.LastChange)
-			c = cloneConfig(base)
-			if err := c.SetJSON(ev.Options); err != nil {
-				env.logf("queued event %s: options: %v", j.ID, err)
-				c = base
-			}
-		}
+		lastChanges, c = readJobs(jobs, base, env)
 		if nw == nil {
 			nw = openNet(c)
 		}
@@ -174,6 +161,28 @@ func drain(ctx context.Context, s *spool.Spool, base *option.Config, env Env) (s
 	d := deliver(ctx, s, c, nw, env)
 	d.captured, d.skipped, d.captureErr = r.captured, r.skipped, r.captureErr
 	return d.line(), d.captureErr
+}
+
+// readJobs returns the last-changes of the queued events, and the options of
+// the newest one over base: it carries the instance's current configuration.
+// An event that no longer parses (handle checked it) is dropped and logged.
+func readJobs(jobs []spool.Job, base *option.Config, env Env) ([]time.Time, *option.Config) {
+	var lastChanges []time.Time
+	c := base
+	for _, j := range jobs {
+		ev, err := event.Parse(j.Event)
+		if err != nil {
+			env.logf("dropping queued event %s: %v", j.ID, err)
+			continue
+		}
+		lastChanges = append(lastChanges, ev.LastChange)
+		c = cloneConfig(base)
+		if err := c.SetJSON(ev.Options); err != nil {
+			env.logf("queued event %s: options: %v", j.ID, err)
+			c = base
+		}
+	}
+	return lastChanges, c
 }
 
 func cloneConfig(c *option.Config) *option.Config {
