@@ -60,9 +60,13 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzHostName -fuzztime 20s ./handler/snapshot
 	go test -run '^$$' -fuzz FuzzPattern -fuzztime 20s ./handler/snapshot
 
-## bench: benchmarks
-bench: test-deps
-	go test -run '^$$' -bench . -benchmem ./...
+## bench: the packages' benchmarks, then lab/BENCHMARKS.md: each figure beside its anchor, printed too
+bench: test-deps build
+	@[ -x /usr/bin/time ] || { echo "installing time (peak RSS of the measured processes)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time >/dev/null; }
+	set -o pipefail; go test -run '^$$' -bench . -benchmem ./... | tee bin/go-bench.txt
+	go test -v -count=1 -timeout 15m -run '^TestBenchReport$$' ./lab/bench \
+		-args -report $(CURDIR)/lab/BENCHMARKS.md -gobench $(CURDIR)/bin/go-bench.txt -bin $(CURDIR)/bin/cfgsnap
 
 clean:
 	rm -rf bin demo-out
