@@ -24,7 +24,7 @@ $(UPY)/node_modules: $(UPY)/package-lock.json
 demo: build $(UPY)/node_modules
 	lab/sim/demo.sh
 
-## test-deps: what the tests' real peers need (OpenSSH, iproute2, git, Node, MicroPython, versitygw for S3)
+## test-deps: what the tests' real peers need (OpenSSH, iproute2, git, curl, Node, MicroPython, versitygw for S3)
 test-deps: $(UPY)/node_modules
 	@need=(); \
 	[ -x /usr/sbin/sshd ] || need+=(openssh-server); \
@@ -33,6 +33,7 @@ test-deps: $(UPY)/node_modules
 	command -v ip >/dev/null || need+=(iproute2); \
 	command -v python3 >/dev/null || need+=(python3); \
 	command -v git >/dev/null || need+=(git); \
+	command -v curl >/dev/null || need+=(curl); \
 	if [ $${#need[@]} -gt 0 ]; then \
 		echo "installing $${need[*]}"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$${need[@]}" >/dev/null; \
@@ -70,3 +71,20 @@ bench: test-deps build
 
 clean:
 	rm -rf bin demo-out
+
+## lab-up: the containerlab lab (lab/README.md): the binary, fresh keys in lab/.state, deploy (root; SRL_VERSION=... overrides the SR Linux tag)
+lab-up: cross
+	@command -v containerlab >/dev/null || { echo "lab-up: containerlab is not installed (lab/README.md)"; exit 1; }
+	lab/setup.sh
+	cd lab && containerlab deploy --reconfigure -t cfgsnap.clab.yml
+
+## lab-verify: on the deployed lab, a commit by alice, then each server's copy and the event-handler state checked
+lab-verify:
+	lab/verify.sh
+
+## lab-down: destroy the lab and remove lab/.state
+lab-down:
+	cd lab && containerlab destroy --cleanup -t cfgsnap.clab.yml
+	rm -rf lab/.state
+
+.PHONY: lab-up lab-verify lab-down
