@@ -54,6 +54,12 @@ vet:
 test: test-deps vet
 	go test -race -count=1 ./...
 
+## test-faults: the fault suite alone, verbose, with its verdict lines (make test runs it too, in ./...);
+## CFGSNAP_FAULTS_SEED=N repeats a run, CFGSNAP_FAULTS_KILLS=N sets the SIGKILLs (default 200)
+.PHONY: test-faults
+test-faults: test-deps
+	go test -race -count=1 -run '^TestFaults$$' -v ./cmd/cfgsnap/
+
 ## fuzz: a short run of each fuzz test
 fuzz:
 	go test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./handler/event

@@ -87,18 +87,7 @@ const (
 // management namespace. The subtests each build their own lab and run in
 // parallel; the binary is built once.
 func TestSwitchSimulated(t *testing.T) {
-	testenv.NeedRoot(t)
-	testenv.NeedCommand(t, "ip")
-	testenv.NeedCommand(t, sshd.SSHDPath)
-	testenv.NeedCommand(t, sshd.SFTPServerPath)
-	testenv.NeedCommand(t, "scp")
-	repo := testenv.RepoRoot(t)
-	node := testenv.NeedCommand(t, "node")
-	_, err := os.Stat(filepath.Join(repo, "eventhandler-scripts/upython/node_modules/@micropython/micropython-webassembly-pyscript/package.json"))
-	testenv.Need(t, err == nil, "@micropython/micropython-webassembly-pyscript is not installed (make test-deps)")
-	testenv.Fixture(t, "srl-config-dcf-leaf11.json")
-	testenv.Fixture(t, "eh-input-backup-last-change.json")
-	env := &suite{repo: repo, node: node, bin: buildBinary(t)}
+	env := newSuite(t)
 
 	t.Run("commit/sftp", func(t *testing.T) {
 		t.Parallel()
@@ -127,6 +116,26 @@ type suite struct {
 	repo string // the repository's root
 	node string
 	bin  string // the cfgsnap binary built from this tree
+}
+
+// newSuite checks for what the simulated switch needs (root, iproute2,
+// OpenSSH, MicroPython through Node, the fixtures: skipped without them,
+// failed when CI=true) and builds the binary. TestSwitchSimulated and
+// TestFaults (faults_test.go) start with it.
+func newSuite(t *testing.T) *suite {
+	t.Helper()
+	testenv.NeedRoot(t)
+	testenv.NeedCommand(t, "ip")
+	testenv.NeedCommand(t, sshd.SSHDPath)
+	testenv.NeedCommand(t, sshd.SFTPServerPath)
+	testenv.NeedCommand(t, "scp")
+	repo := testenv.RepoRoot(t)
+	node := testenv.NeedCommand(t, "node")
+	_, err := os.Stat(filepath.Join(repo, "eventhandler-scripts/upython/node_modules/@micropython/micropython-webassembly-pyscript/package.json"))
+	testenv.Need(t, err == nil, "@micropython/micropython-webassembly-pyscript is not installed (make test-deps)")
+	testenv.Fixture(t, "srl-config-dcf-leaf11.json")
+	testenv.Fixture(t, "eh-input-backup-last-change.json")
+	return &suite{repo: repo, node: node, bin: buildBinary(t)}
 }
 
 // buildBinary builds cmd/cfgsnap as the Makefile does (static), into a folder
@@ -280,9 +289,15 @@ func (l *lab) commit(user, comment string) time.Time {
 	if prev, _ := time.Parse(srlTime, l.commits[len(l.commits)-1].Ended); !lc.After(prev) {
 		lc = prev.Add(time.Millisecond) // two commits in the same millisecond: keep them apart
 	}
+	// Commits are serialised, as on the switch: one starts after the one
+	// before has ended, even when they follow each other quickly.
+	started := lc.Add(-150 * time.Millisecond)
+	if prev, _ := time.Parse(srlTime, l.commits[len(l.commits)-1].Ended); !started.After(prev) {
+		started = prev.Add(time.Millisecond)
+	}
 	l.commits = append(l.commits, commit{ID: len(l.commits) + 1, Type: "shared", Status: "complete",
 		Comment: comment, Username: user,
-		Started: lc.Add(-150 * time.Millisecond).Format(srlTime), Ended: lc.Add(20 * time.Millisecond).Format(srlTime)})
+		Started: started.Format(srlTime), Ended: lc.Add(20 * time.Millisecond).Format(srlTime)})
 	b, err := json.MarshalIndent(map[string]any{"system": map[string]any{"configuration": map[string]any{"commit": l.commits}}}, "", "  ")
 	if err != nil {
 		l.t.Fatal(err)
@@ -442,7 +457,11 @@ func (l *lab) runCmdline(line string) string {
 }
 
 // workers lists the detached `cfgsnap work` processes of this lab's spool.
-func (l *lab) workers() []int {
+func (l *lab) workers() []int { return workersOf(l.bin, l.spool) }
+
+// workersOf lists the running `cfgsnap work` processes of binary bin whose
+// spool is spool.
+func workersOf(bin, spool string) []int {
 	ents, _ := os.ReadDir("/proc")
 	var pids []int
 	for _, e := range ents {
@@ -455,11 +474,11 @@ func (l *lab) workers() []int {
 			continue // gone, or a zombie
 		}
 		args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
-		if len(args) < 2 || args[0] != l.bin || args[1] != "work" {
+		if len(args) < 2 || args[0] != bin || args[1] != "work" {
 			continue
 		}
 		for i := 2; i+1 < len(args); i++ {
-			if args[i] == "--spool-dir" && args[i+1] == l.spool {
+			if args[i] == "--spool-dir" && args[i+1] == spool {
 				pids = append(pids, pid)
 			}
 		}
