@@ -171,12 +171,16 @@ func (r report) errFor(e spool.Entry) error {
 	if !ok {
 		return nil
 	}
+	return r.failure(t)
+}
+
+// failure is why target t failed, with what happens next. The kind, hence the
+// exit code, is the failure's own: a refused host key is not an unreachable server.
+func (r report) failure(t string) error {
 	err := r.failed[t]
 	if err == nil {
 		err = fail.New(fail.Deliver, "not delivered")
 	}
-	// The kind, hence the exit code, is the failure's own: a refused host key
-	// is not an unreachable server.
 	return fail.New(fail.KindOf(err), "%s: %s; the snapshot stays spooled (%d pending): cfgsnap flush retries", target.Display(t, r.config), r.reason(t, err), r.pending)
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/handler/event"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/option"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"github.com/cfgsnap/cfgsnap/handler/spool"
 	"github.com/cfgsnap/cfgsnap/handler/target"
 )
@@ -106,8 +107,11 @@ func checkTargets(c *option.Config) error {
 			return err
 		}
 	}
-	// A retention the name template cannot support is refused before anything
-	// is queued, not at every delivery.
+	// A name template that cannot work, or a retention it cannot support, is
+	// refused before anything is queued, not at every capture.
+	if _, err := snapshot.Name(c.Name, snapshot.Record{}); err != nil {
+		return err
+	}
 	return target.Retention(c).Check()
 }
 

@@ -223,11 +223,8 @@ func TestUndeliveredStaysSpooledUntilFlushed(t *testing.T) {
 	c := option.New()
 	c.SpoolDir, c.NetNS = s.spool, "none"
 	line, err := handler.Flush(t.Context(), c, handler.Env{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(line, "FAILED") {
-		t.Errorf("flush to a still-broken target: %q", line)
+	if fail.KindOf(err) != fail.Deliver || !strings.Contains(line, "FAILED") || !strings.Contains(err.Error(), "stays spooled (1 pending)") {
+		t.Errorf("flush to a still-broken target: %q, %v (kind %d): want the failure and exit 5", line, err, fail.KindOf(err))
 	}
 	os.Remove(filepath.Dir(s.out) + "/blocker")
 	line, err = handler.Flush(t.Context(), c, handler.Env{})
@@ -333,6 +330,10 @@ func TestHandleRefusesBadInput(t *testing.T) {
 		{s.event(lc, map[string]any{"target": "ftp://h/x"}), fail.Usage, "unknown scheme"},
 		{s.event(lc, map[string]any{"target": "sftp://u:secret@h/x"}), fail.Usage, "password in the URL"},
 		{s.event(lc, map[string]any{"tagret": "sftp://h/x"}), fail.Usage, `unknown option "tagret"`},
+		// What can never work is refused now, not at every capture or delivery.
+		{s.event(lc, map[string]any{"name": "../{host}.json"}), fail.Usage, "name"},
+		{s.event(lc, map[string]any{"target": "sftp://backup@h/srl%0Aevil"}), fail.Usage, "control characters"},
+		{s.event(lc, map[string]any{"host-key": "SHA256:not-a-fingerprint"}), fail.Usage, "ssh-keygen -lf"},
 	} {
 		_, err := handler.Handle(t.Context(), c.raw, option.New(), handler.Env{Worker: func(*option.Config, []string) error { return nil }})
 		if fail.KindOf(err) != c.kind || !strings.Contains(err.Error(), c.says) || strings.Contains(err.Error(), "secret") {

@@ -38,7 +38,11 @@ func Work(ctx context.Context, base *option.Config, env Env) error {
 		if !ok {
 			return nil
 		}
-		line, err := drain(ctx, s, base, env)
+		r, err := drain(ctx, s, base, env)
+		line := ""
+		if err == nil {
+			line, err = r.line(), r.captureErr
+		}
 		if line != "" {
 			if serr := s.SetStatus(line); serr != nil {
 				env.logf("saving the report: %v", serr)
@@ -63,11 +67,22 @@ func Flush(ctx context.Context, c *option.Config, env Env) (string, error) {
 		return "", err
 	}
 	defer unlock()
-	line, err := drain(ctx, s, c, env)
-	if line != "" {
-		s.SetStatus(line)
+	r, err := drain(ctx, s, c, env)
+	if err != nil {
+		return "", err
 	}
-	return line, err
+	line := r.line()
+	s.SetStatus(line)
+	if r.captureErr != nil {
+		return line, r.captureErr
+	}
+	// By hand, a target that still lacks snapshots is a failure to report.
+	for _, t := range r.targets {
+		if _, failed := r.failed[t]; failed {
+			return line, r.failure(t)
+		}
+	}
+	return line, nil
 }
 
 // Snapshot takes a snapshot now, by hand: named with the current time and the
@@ -114,7 +129,7 @@ func lockSpool(ctx context.Context, c *option.Config, env Env) (*spool.Spool, fu
 
 // drain turns the queued events into one snapshot and delivers all that is
 // pending. It runs under the spool's lock.
-func drain(ctx context.Context, s *spool.Spool, base *option.Config, env Env) (string, error) {
+func drain(ctx context.Context, s *spool.Spool, base *option.Config, env Env) (report, error) {
 	c := base
 	var r report
 	nw := (*network)(nil)
@@ -122,7 +137,7 @@ func drain(ctx context.Context, s *spool.Spool, base *option.Config, env Env) (s
 	for {
 		jobs, err := s.Jobs()
 		if err != nil {
-			return "", fail.As(fail.Internal, fmt.Errorf("reading queued events: %w", err))
+			return report{}, fail.As(fail.Internal, fmt.Errorf("reading queued events: %w", err))
 		}
 		if len(jobs) == 0 {
 			break
@@ -152,7 +167,7 @@ func drain(ctx context.Context, s *spool.Spool, base *option.Config, env Env) (s
 			}
 		}
 		if err := s.RemoveJobs(jobs); err != nil {
-			return "", fail.As(fail.Internal, fmt.Errorf("removing handled events: %w", err))
+			return report{}, fail.As(fail.Internal, fmt.Errorf("removing handled events: %w", err))
 		}
 	}
 	if nw == nil {
@@ -160,7 +175,7 @@ func drain(ctx context.Context, s *spool.Spool, base *option.Config, env Env) (s
 	}
 	d := deliver(ctx, s, c, nw, env)
 	d.captured, d.skipped, d.captureErr = r.captured, r.skipped, r.captureErr
-	return d.line(), d.captureErr
+	return d, nil
 }
 
 // readJobs returns the last-changes of the queued events, and the options of

@@ -7,6 +7,7 @@
 package option
 
 import (
+	"encoding/base64"
 	"fmt"
 	"os"
 	"sort"
@@ -137,7 +138,16 @@ func All() []Option {
 			set:  path(func(c *Config) *string { return &c.KnownHosts })},
 		{Name: "host-key",
 			Help: "pinned SSH host key fingerprint (SHA256:... as ssh-keygen -lf prints); replaces known-hosts",
-			set:  str(func(c *Config) *string { return &c.HostKey })},
+			set: func(c *Config, v []string) error {
+				// Checked here so a malformed pin is refused before an event is queued.
+				s := last(v)
+				b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(strings.TrimPrefix(s, "SHA256:"), "="))
+				if s != "" && (err != nil || len(b) != 32 || !strings.HasPrefix(s, "SHA256:")) {
+					return fmt.Errorf("want the SHA256:... fingerprint that ssh-keygen -lf prints, got %q", clip(s))
+				}
+				c.HostKey = s
+				return nil
+			}},
 		{Name: "insecure-skip-host-key", Default: "false", Bool: true,
 			Help: "accept any SSH host key (logs a warning on every connection); for labs only",
 			set:  boolean(func(c *Config) *bool { return &c.InsecureSkipHostKey })},
@@ -182,7 +192,7 @@ func All() []Option {
 					c.WebhookFormat = s
 					return nil
 				default:
-					return fmt.Errorf("want json or slack, got %q", s)
+					return fmt.Errorf("want json or slack, got %q", clip(s))
 				}
 			}},
 		{Name: "keep", Default: "0",
@@ -199,7 +209,7 @@ func All() []Option {
 			set: func(c *Config, v []string) error {
 				n, err := strconv.Atoi(last(v))
 				if err != nil || n < 1 {
-					return fmt.Errorf("want a whole number of at least 1, got %q", last(v))
+					return fmt.Errorf("want a whole number of at least 1, got %q", clip(last(v)))
 				}
 				c.SpoolMaxCount = n
 				return nil
@@ -228,7 +238,7 @@ func All() []Option {
 					c.Sudo = s
 					return nil
 				default:
-					return fmt.Errorf("want auto, true or false, got %q", s)
+					return fmt.Errorf("want auto, true or false, got %q", clip(s))
 				}
 			}},
 		{Name: "retry-interval", Default: "60", Script: true,
@@ -298,6 +308,14 @@ func ExpandHome(p string) string {
 
 func last(v []string) string { return v[len(v)-1] }
 
+// clip keeps an error line short however long the value it quotes.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
 func str(field func(*Config) *string) func(*Config, []string) error {
 	return func(c *Config, v []string) error { *field(c) = last(v); return nil }
 }
@@ -310,7 +328,7 @@ func whole(field func(*Config) *int) func(*Config, []string) error {
 	return func(c *Config, v []string) error {
 		n, err := strconv.Atoi(last(v))
 		if err != nil || n < 0 || n > 1_000_000 {
-			return fmt.Errorf("want a whole number from 0, got %q", last(v))
+			return fmt.Errorf("want a whole number from 0, got %q", clip(last(v)))
 		}
 		*field(c) = n
 		return nil
@@ -321,7 +339,7 @@ func boolean(field func(*Config) *bool) func(*Config, []string) error {
 	return func(c *Config, v []string) error {
 		b, err := strconv.ParseBool(last(v))
 		if err != nil {
-			return fmt.Errorf("want true or false, got %q", last(v))
+			return fmt.Errorf("want true or false, got %q", clip(last(v)))
 		}
 		*field(c) = b
 		return nil
@@ -332,7 +350,7 @@ func seconds(field func(*Config) *time.Duration) func(*Config, []string) error {
 	return func(c *Config, v []string) error {
 		f, err := strconv.ParseFloat(last(v), 64)
 		if err != nil || f < 0 || f > 86400 {
-			return fmt.Errorf("want seconds from 0 to 86400, got %q", last(v))
+			return fmt.Errorf("want seconds from 0 to 86400, got %q", clip(last(v)))
 		}
 		*field(c) = time.Duration(f * float64(time.Second))
 		return nil
@@ -353,7 +371,7 @@ func parseBytes(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
 	if err != nil || n < 1 || n > (1<<50)/mult {
-		return 0, fmt.Errorf("want a size in bytes such as 64MiB, got %q", s)
+		return 0, fmt.Errorf("want a size in bytes such as 64MiB, got %q", clip(s))
 	}
 	return n * mult, nil
 }

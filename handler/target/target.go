@@ -50,6 +50,13 @@ func Parse(target string) (*url.URL, error) {
 	if !known(u.Scheme) && !git.Claims(u) {
 		return nil, fail.New(fail.Usage, "target %s: unknown scheme %q; cfgsnap stores to %s", u.Redacted(), u.Scheme, schemeList())
 	}
+	if u.Scheme == "sftp" || u.Scheme == "scp" {
+		// A remote path that can never work (control characters, climbing out
+		// of the login folder) is refused now, not at every delivery.
+		if _, err := sshclient.RemotePath(u); err != nil {
+			return nil, err
+		}
+	}
 	if u.Scheme == "s3" {
 		// Its query and bucket are checked now, not at the first delivery.
 		if err := s3.Check(u); err != nil {
