@@ -457,34 +457,7 @@ func (l *lab) runCmdline(line string) string {
 }
 
 // workers lists the detached `cfgsnap work` processes of this lab's spool.
-func (l *lab) workers() []int { return workersOf(l.bin, l.spool) }
-
-// workersOf lists the running `cfgsnap work` processes of binary bin whose
-// spool is spool.
-func workersOf(bin, spool string) []int {
-	ents, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil || len(b) == 0 {
-			continue // gone, or a zombie
-		}
-		args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
-		if len(args) < 2 || args[0] != bin || args[1] != "work" {
-			continue
-		}
-		for i := 2; i+1 < len(args); i++ {
-			if args[i] == "--spool-dir" && args[i+1] == spool {
-				pids = append(pids, pid)
-			}
-		}
-	}
-	return pids
-}
+func (l *lab) workers() []int { return testenv.Workers(l.bin, l.spool) }
 
 // waitWorker waits for the worker that handle started to finish. handle
 // starts it before it returns, so no worker process means it is done.

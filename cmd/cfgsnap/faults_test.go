@@ -79,6 +79,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/handler/option"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/nstest"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 )
 
 const (
@@ -1829,7 +1830,7 @@ func (h *hostile) everyOption() {
 			continue
 		}
 		// Accepted: the worker runs with it, to its end.
-		for start := time.Now(); len(workersOf(l.bin, spool)) > 0; time.Sleep(10 * time.Millisecond) {
+		for start := time.Now(); len(testenv.Workers(l.bin, spool)) > 0; time.Sleep(10 * time.Millisecond) {
 			if time.Since(start) > workerBound {
 				t.Fatalf("option %s: the worker still runs after %v", o.Name, workerBound)
 			}
@@ -1878,7 +1879,7 @@ func (h *hostile) everyOption() {
 	g.faults++
 	r := runResult(t, cmd, nil)
 	if r.code == 0 {
-		for start := time.Now(); len(workersOf(l.bin, spool)) > 0 && time.Since(start) < workerBound; time.Sleep(10 * time.Millisecond) {
+		for start := time.Now(); len(testenv.Workers(l.bin, spool)) > 0 && time.Since(start) < workerBound; time.Sleep(10 * time.Millisecond) {
 		}
 		b, _ := os.ReadFile(filepath.Join(spool, "status"))
 		p, _ := os.ReadFile(filepath.Join(spool, "pending"))

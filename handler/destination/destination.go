@@ -8,10 +8,11 @@ package destination
 
 import (
 	"context"
-	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 )
 
 // A Destination stores snapshots under slash-separated names relative to its root

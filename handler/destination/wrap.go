@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"io"
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 )
 
 // Logf is how wrappers report; the worker sends it to its log.

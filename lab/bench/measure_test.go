@@ -285,30 +285,7 @@ func (l *lab) sftp(src, remote string) []string {
 }
 
 // workers lists the detached `cfgsnap work` processes of spool.
-func (l *lab) workers(spool string) []int {
-	ents, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil || len(b) == 0 {
-			continue // gone, or a zombie
-		}
-		args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
-		if len(args) < 2 || args[0] != l.bin || args[1] != "work" {
-			continue
-		}
-		for i := 2; i+1 < len(args); i++ {
-			if args[i] == "--spool-dir" && args[i+1] == spool {
-				pids = append(pids, pid)
-			}
-		}
-	}
-	return pids
-}
+func (l *lab) workers(spool string) []int { return testenv.Workers(l.bin, spool) }
 
 // spool is a spool folder in dir for handle's workers; a worker still
 // running when the test ends (it failed) is killed.

@@ -12,13 +12,13 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"net/url"
 	"sort"
 	"testing"
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/destination"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 )
 
 // NewFunc returns a destination whose root is a fresh, empty folder on the real

@@ -2,7 +2,6 @@ package desttest
 
 import (
 	"context"
-	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"io/fs"
 	"net"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"github.com/cfgsnap/cfgsnap/handler/sshclient"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/sshd"
 )

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"io"
 	"io/fs"
 	"net/url"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 )
 
 // Destination stores snapshots below a local folder. It is a

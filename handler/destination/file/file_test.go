@@ -1,7 +1,6 @@
 package file_test
 
 import (
-	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"io/fs"
 	"net/url"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/handler/destination/desttest"
 	"github.com/cfgsnap/cfgsnap/handler/destination/file"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 )
 
 func TestConformance(t *testing.T) {

@@ -18,7 +18,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"io"
 	"net/url"
 	"path"
@@ -27,6 +26,7 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/destination"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"github.com/cfgsnap/cfgsnap/handler/sshclient"
 	"golang.org/x/crypto/ssh"
 )

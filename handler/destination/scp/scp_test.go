@@ -1,7 +1,6 @@
 package scp_test
 
 import (
-	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/handler/destination/desttest"
 	"github.com/cfgsnap/cfgsnap/handler/destination/scp"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"github.com/cfgsnap/cfgsnap/handler/sshclient"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/sshd"
 )

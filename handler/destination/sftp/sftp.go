@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"io"
 	"io/fs"
 	"net/url"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"github.com/cfgsnap/cfgsnap/handler/sshclient"
 	pkgsftp "github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"

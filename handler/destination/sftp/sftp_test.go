@@ -2,7 +2,6 @@ package sftp_test
 
 import (
 	"fmt"
-	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/handler/destination/desttest"
 	"github.com/cfgsnap/cfgsnap/handler/destination/sftp"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"github.com/cfgsnap/cfgsnap/handler/sshclient"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/sshd"
 )

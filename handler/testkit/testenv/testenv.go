@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -122,4 +123,32 @@ func RerunAsNobody(t *testing.T) bool {
 		t.Fatalf("%s as uid 65534: %v\n%s", t.Name(), err, out)
 	}
 	return true
+}
+
+// Workers lists the running `cfgsnap work` processes of binary bin whose spool
+// is spool: the detached workers a test's handle runs started, which the test
+// waits for or kills.
+func Workers(bin, spool string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || len(b) == 0 {
+			continue // gone, or a zombie
+		}
+		args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+		if len(args) < 2 || args[0] != bin || args[1] != "work" {
+			continue
+		}
+		for i := 2; i+1 < len(args); i++ {
+			if args[i] == "--spool-dir" && args[i+1] == spool {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
 }
