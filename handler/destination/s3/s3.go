@@ -13,9 +13,9 @@
 // is the configuration cfgsnap captured; for a record without one, a SHA-256
 // of the spool file read once before sending; for a reader that cannot be
 // read twice, over TLS, a SHA-256 trailer computed while sending. Without TLS
-// the streaming signature also has the server check each 64 KiB chunk (the
-// only check for such a reader there: minio-go frames signed trailers in a way
-// servers that follow AWS, versitygw among them, refuse). The record's host,
+// such a reader goes in signed 64 KiB chunks, each checked by the server (the
+// only check there: minio-go frames signed trailers in a way servers that
+// follow AWS, versitygw among them, refuse). The record's host,
 // user, last-change, commits and SHA-256 go along as x-amz-meta-* metadata.
 //
 // Query parameters: endpoint (host[:port], default s3.amazonaws.com), region
@@ -204,11 +204,19 @@ func (d *Destination) Save(ctx context.Context, rec snapshot.Record, r io.Reader
 	if err != nil {
 		return err
 	}
+	if digest == nil && rec.Size == 0 {
+		empty := sha256.Sum256(nil)
+		digest = empty[:]
+	}
 	switch {
 	case digest != nil:
 		// Sent before the body: the server stores the object only if its
-		// SHA-256 matches.
+		// SHA-256 matches. The body then goes as it is, never in signed
+		// chunks: versitygw keeps their "Content-Encoding: aws-chunked" on
+		// the object, and leaves an empty one unread on the connection, which
+		// it later answers as a request of its own.
 		opts.UserMetadata["x-amz-checksum-sha256"] = base64.StdEncoding.EncodeToString(digest)
+		opts.DisableContentSha256 = true
 	case d.secure:
 		// A SHA-256 computed while sending, in a trailer the server checks.
 		opts.Checksum = minio.ChecksumSHA256
