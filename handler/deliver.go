@@ -138,13 +138,13 @@ func (r report) line() string {
 func describe(rec snapshot.Record) string {
 	switch {
 	case rec.Manual:
-		return fmt.Sprintf("%s (manual, by %s)", rec.Name, orUnknown(rec.User))
+		return fmt.Sprintf("%s (manual, by %s)", rec.Name, shownUser(rec.User))
 	case len(rec.Commits) == 0:
-		return fmt.Sprintf("%s (by %s)", rec.Name, orUnknown(rec.User))
+		return fmt.Sprintf("%s (by %s)", rec.Name, shownUser(rec.User))
 	}
 	var cs []string
 	for _, c := range rec.Commits {
-		cs = append(cs, fmt.Sprintf("%d by %s", c.ID, orUnknown(c.Username)))
+		cs = append(cs, fmt.Sprintf("%d by %s", c.ID, shownUser(c.Username)))
 	}
 	word := "commit"
 	if len(cs) > 1 {
@@ -157,11 +157,18 @@ func describe(rec snapshot.Record) string {
 	return fmt.Sprintf("%s (%s %s%s)", rec.Name, word, strings.Join(cs, ", "), changed)
 }
 
-func orUnknown(s string) string {
-	if s == "" {
+// maxReportUser bounds a user name in the report, where anyone who can commit
+// chooses it: a long one would crowd out the targets' results.
+const maxReportUser = 64
+
+func shownUser(user string) string {
+	switch {
+	case user == "":
 		return "unknown"
+	case len(user) > maxReportUser:
+		return fmt.Sprintf("%s... (%d bytes)", strings.ToValidUTF8(user[:maxReportUser], ""), len(user))
 	}
-	return s
+	return user
 }
 
 // errFor says whether entry e reached all its targets: nil, or the first

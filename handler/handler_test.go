@@ -153,6 +153,22 @@ func TestCommitLandsNamedByTimeAndUser(t *testing.T) {
 	}
 }
 
+// TestHugeUserNameKeepsTheReport: a user name is whatever the committer chose;
+// the report must still say how each target did and what is pending.
+func TestHugeUserNameKeepsTheReport(t *testing.T) {
+	s := newSwitch(t)
+	user := strings.Repeat("u", 100_000)
+	s.handle(s.event(s.commit(user, "long"), nil))
+	if err := s.work(); err != nil {
+		t.Fatal(err)
+	}
+	status, _ := s.status()
+	target := "file://" + s.out + " ok (1 delivered); 0 pending"
+	if len(status) > 4096 || !strings.HasSuffix(strings.TrimSpace(status), target) || !strings.Contains(status, "commit 1 by "+user[:64]+"... (100000 bytes)") {
+		t.Errorf("status is %d bytes: %.120q...%q; want the user clipped and the end %q", len(status), status, status[max(0, len(status)-80):], target)
+	}
+}
+
 func TestBurstIsCoalescedAndLastStateWins(t *testing.T) {
 	s := newSwitch(t)
 	var lc time.Time

@@ -275,12 +275,18 @@ func flock(f *os.File, how int) error {
 	}
 }
 
+// maxStatus bounds the status line: it is shown in the event handler's state.
+const maxStatus = 4096
+
 // SetStatus records the one-line summary of this run for the next one to
-// show. Line breaks become spaces and the line is cut at 4 KiB.
+// show. Line breaks become spaces. A line over 4 KiB loses its middle, not its
+// end: a report ends with the targets' results and the pending count.
 func (s *Spool) SetStatus(line string) error {
 	line = strings.Join(strings.Fields(strings.ToValidUTF8(line, "?")), " ")
-	if len(line) > 4096 {
-		line = strings.ToValidUTF8(line[:4096], "")
+	if len(line) > maxStatus {
+		const gap = " ... "
+		keep := (maxStatus - len(gap)) / 2
+		line = strings.ToValidUTF8(line[:keep]+gap+line[len(line)-keep:], "")
 	}
 	done, err := s.writing()
 	if err != nil {

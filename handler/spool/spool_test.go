@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
@@ -598,9 +599,10 @@ func TestStatus(t *testing.T) {
 	if st, err := s2.Status(); st != "2 delivered, 1 failed: sftp://a: timeout" || err != nil {
 		t.Errorf("Status in the next run: %q, %v; want the line, on one line", st, err)
 	}
-	s2.SetStatus(strings.Repeat("é", 5000))
-	if st, _ := s2.Status(); len(st) > 4096 || !strings.HasPrefix(st, "éé") || !strings.HasSuffix(st, "é") {
-		t.Errorf("long status kept as %d bytes (ends %q); want at most 4096, cut between characters", len(st), st[len(st)-2:])
+	s2.SetStatus("captured " + strings.Repeat("é", 5000) + "; 3 pending")
+	st, _ := s2.Status()
+	if len(st) > 4096 || !strings.HasPrefix(st, "captured éé") || !strings.HasSuffix(st, "é; 3 pending") || !utf8.ValidString(st) {
+		t.Errorf("long status kept as %d bytes, %q...%q; want at most 4096, its start and its end, cut between characters", len(st), st[:20], st[len(st)-20:])
 	}
 }
 
