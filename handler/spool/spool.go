@@ -403,12 +403,16 @@ func remove(p string) error {
 }
 
 // osErr turns an operating-system error into one line that says what to do:
-// permission problems need sudo (or another spool-dir), the rest is
-// unexpected.
+// permission problems need sudo (or another spool-dir), a spool-dir that can
+// never be a folder (too long a name, a file on its way, a read-only file
+// system) is a bad option, the rest is unexpected.
 func osErr(err error, format string, args ...any) error {
 	what := fmt.Sprintf(format, args...)
-	if errors.Is(err, fs.ErrPermission) {
+	switch {
+	case errors.Is(err, fs.ErrPermission):
 		return fail.New(fail.Permission, "spool: %s: %w; run cfgsnap with sudo or set spool-dir to a folder it may write", what, unwrapPath(err))
+	case errors.Is(err, syscall.ENAMETOOLONG), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.EROFS):
+		return fail.New(fail.Usage, "spool: %s: %w; set spool-dir to a writable folder", what, unwrapPath(err))
 	}
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		return fail.New(fail.Internal, "spool: %s: %w; free space there or lower spool-max-bytes", what, unwrapPath(err))

@@ -531,7 +531,8 @@ func TestOpenBadOptions(t *testing.T) {
 		{t.TempDir(), 0, 1, fail.Usage, "spool-max-count"},
 		{t.TempDir(), 1, 0, fail.Usage, "spool-max-bytes"},
 		{file, 1, 1, fail.Usage, "not a folder"},
-		{filepath.Join(file, "sub"), 1, 1, fail.Internal, file},
+		{filepath.Join(file, "sub"), 1, 1, fail.Usage, file},
+		{filepath.Join(t.TempDir(), strings.Repeat("s", 300)), 1, 1, fail.Usage, "file name too long"},
 	} {
 		_, err := Open(c.dir, c.count, c.bytes, nil)
 		if fail.KindOf(err) != c.kind || !strings.Contains(fmt.Sprint(err), c.contains) || strings.Contains(fmt.Sprint(err), "\n") {
