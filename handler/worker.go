@@ -21,7 +21,8 @@ import (
 // Work is the detached worker that Handle starts. If another worker holds the
 // spool's lock it returns at once: that worker picks up the queued event. After
 // releasing the lock it looks once more, so an event queued in that instant is
-// not left waiting for the next commit.
+// not left waiting for the next commit. A holder that was killed cannot look
+// again: Work waits for its lock instead (spool.TakeOver).
 //
 // base holds the options given on the command line; each queued event's options
 // are applied over a copy of it.
@@ -31,7 +32,7 @@ func Work(ctx context.Context, base *option.Config, env Env) error {
 		return err
 	}
 	for {
-		unlock, ok, err := s.TryLock()
+		unlock, ok, err := s.TakeOver(ctx)
 		if err != nil {
 			return fail.As(fail.Internal, fmt.Errorf("locking the spool: %w", err))
 		}

@@ -30,7 +30,9 @@ func TestMain(m *testing.M) {
 	case "crash":
 		crashChild(os.Getenv(dirEnv), os.Getenv(trialEnv))
 	case "hold":
-		holdChild(os.Getenv(dirEnv))
+		holdChild(os.Getenv(dirEnv), false)
+	case "hold-dying":
+		holdChild(os.Getenv(dirEnv), true)
 	case "":
 		os.Exit(m.Run())
 	default:
@@ -63,8 +65,10 @@ func child(t *testing.T, role, dir string, env ...string) *exec.Cmd {
 	return cmd
 }
 
-// holdChild takes the worker lock and keeps it until killed.
-func holdChild(dir string) {
+// holdChild takes the worker lock and keeps it until killed. With dying, a
+// process of its own shares the lock for half a second more, as the kernel
+// does while it tears down a killed holder.
+func holdChild(dir string, dying bool) {
 	s, err := Open(dir, 10, 1<<20, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -77,6 +81,20 @@ func holdChild(dir string) {
 	if !ok || err != nil {
 		fmt.Fprintln(os.Stderr, "lock not taken:", ok, err)
 		os.Exit(3)
+	}
+	if dying {
+		s.heldMu.Lock()
+		var files []*os.File
+		for f := range s.held {
+			files = append(files, f)
+		}
+		s.heldMu.Unlock()
+		sleep := exec.Command("sleep", "0.5")
+		sleep.ExtraFiles = files
+		if err := sleep.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
 	}
 	fmt.Println("ready")
 	for s.Dir() != "" {

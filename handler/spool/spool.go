@@ -39,6 +39,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -200,6 +201,10 @@ func (s *Spool) TryLock() (unlock func(), ok bool, err error) {
 			return nil, false, nil
 		}
 		return nil, false, osErr(err, "locking %s", f.Name())
+	}
+	// Who holds it, for TakeOver: overwritten by each holder, never cleared.
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt(strconv.AppendInt(nil, int64(os.Getpid()), 10), 0)
 	}
 	s.heldMu.Lock()
 	if s.held == nil {

@@ -655,6 +655,31 @@ func TestLockAcrossProcesses(t *testing.T) {
 	unlock()
 }
 
+// TestTakeOver: a worker leaves the queue to a live holder at once, but waits
+// for the lock of one that was killed and has not let go of it yet.
+func TestTakeOver(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := openSpool(t, dir, 10, 1<<20)
+	live := child(t, "hold", dir)
+	if _, ok, err := s.TakeOver(t.Context()); ok || err != nil {
+		t.Fatalf("TakeOver from a live holder: %v, %v; want false", ok, err)
+	}
+	live.Process.Kill()
+	live.Wait()
+
+	dying := child(t, "hold-dying", dir)
+	dying.Process.Kill()
+	dying.Wait()
+	if _, ok, _ := s.TryLock(); ok {
+		t.Fatal("the lock was free at once: the test shows nothing")
+	}
+	unlock, ok, err := s.TakeOver(t.Context())
+	if !ok || err != nil {
+		t.Fatalf("TakeOver from a killed holder whose lock outlives it briefly: %v, %v; want the lock", ok, err)
+	}
+	unlock()
+}
+
 func TestCaptured(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := openSpool(t, dir, 10, 1<<20)
