@@ -80,7 +80,7 @@ func save(ctx context.Context, conn *ssh.Client, client *pkgsftp.Client, final, 
 	}
 	f, err := client.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
-		return fmt.Errorf("creating %s: %w", tmp, err)
+		return fmt.Errorf("creating %s: %w", tmp, explainFailure(err))
 	}
 	defer func() {
 		if err != nil {
@@ -92,15 +92,15 @@ func save(ctx context.Context, conn *ssh.Client, client *pkgsftp.Client, final, 
 		return fmt.Errorf("making %s private: %w", tmp, err)
 	}
 	if err := destination.Copy(ctx, f, r, size); err != nil {
-		return err
+		return explainFailure(err)
 	}
 	// Without the extension (non-OpenSSH servers) the rename still makes the file
 	// appear whole; only a crash of the server itself could then lose it.
 	if err := f.Sync(); err != nil && !unsupported(err) {
-		return fmt.Errorf("syncing %s: %w", tmp, err)
+		return fmt.Errorf("syncing %s: %w", tmp, explainFailure(err))
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", tmp, err)
+		return fmt.Errorf("closing %s: %w", tmp, explainFailure(err))
 	}
 	if err := client.PosixRename(tmp, final); err != nil {
 		if unsupported(err) {
@@ -258,6 +258,17 @@ func (d *Destination) do(ctx context.Context, what string, op func(client *pkgsf
 
 // Close closes the connection, if any.
 func (d *Destination) Close() error { return d.conn.Close() }
+
+// explainFailure says what a bare SSH_FX_FAILURE on a write most often means.
+// SFTP version 3, all OpenSSH speaks, has no code for a full disk or quota, so
+// its server answers ENOSPC and EDQUOT with this one.
+func explainFailure(err error) error {
+	var se *pkgsftp.StatusError
+	if errors.As(err, &se) && se.FxCode() == pkgsftp.ErrSSHFxFailure {
+		return fmt.Errorf("%w: the server gave no reason, which most often means its disk or the user's quota is full; free space there", err)
+	}
+	return err
+}
 
 func unsupported(err error) bool {
 	var se *pkgsftp.StatusError
