@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cfgsnap/cfgsnap/handler/testkit/githistory"
 )
 
 var (
@@ -25,7 +27,7 @@ var (
 	binPath    = flag.String("bin", "", "the cfgsnap binary to measure (make bench: bin/cfgsnap); without it one is built as make build does")
 )
 
-// Sample sizes. The whole report takes about two minutes on two cores.
+// Sample sizes. The whole report takes about two and a half minutes on two cores.
 const (
 	commits    = 100 // handle and commit-to-stored, one commit at a time; and the scp anchor
 	burst      = 100 // events in the burst
@@ -33,6 +35,7 @@ const (
 	starts     = 50 // start-up runs of each program
 	bigRuns    = 3  // 100 MiB transfers of each program
 	gitSnaps   = 20 // git snapshots measured, after the first
+	histRuns   = 9  // git snapshots measured at each length of history, after the first
 	bigSize    = 100 << 20
 	smallSize  = 1 << 20
 	runLimit   = 10 * time.Second // the event handler kills run-script after about this
@@ -353,18 +356,15 @@ func sha256File(t *testing.T, path string) [32]byte {
 }
 
 // git: snapshots by the binary to a bare repository over SSH (time, peak RSS,
-// growth per snapshot of a one-line change), and BenchmarkGitHistory's time
-// and peak heap at 10, 1,000 and 10,000 commits of history.
+// growth per snapshot of a one-line change); the same snapshot's time and peak
+// RSS at 10, 1,000 and 10,000 commits of history; and BenchmarkGitHistory's
+// peak Go heap at those lengths.
 func (l *lab) git(g goBench) []row {
 	dir := l.t.TempDir()
 	repo := filepath.Join(dir, "configs.git")
 	gitCmd(l.t, "init", "-q", "--bare", "-b", "main", repo)
 	cfgPath, spool := filepath.Join(dir, "config.json"), filepath.Join(dir, "spool")
-	target := l.srv.URL("git+ssh", repo)
-	snap := func(v int) proc {
-		writeAtomic(l.t, cfgPath, l.config(v))
-		return l.measure(append([]string{l.bin, "snapshot"}, l.flags(target, cfgPath, spool)...)...)
-	}
+	snap := func(v int) proc { return l.gitSnapshot(repo, cfgPath, spool, v) }
 	snap(0) // the first commit, on an empty repository: not measured
 	gitCmd(l.t, "--git-dir", repo, "gc", "-q")
 	before := objectsKiB(l.t, repo)
@@ -375,8 +375,8 @@ func (l *lab) git(g goBench) []row {
 	pushed := objectsKiB(l.t, repo)
 	gitCmd(l.t, "--git-dir", repo, "gc", "-q")
 	packed := objectsKiB(l.t, repo)
-	if n := strings.TrimSpace(gitCmd(l.t, "--git-dir", repo, "rev-list", "--count", "main")); n != strconv.Itoa(gitSnaps+1) {
-		l.t.Errorf("the repository has %s commits, want %d", n, gitSnaps+1)
+	if n := githistory.Count(l.t, repo, "main"); n != gitSnaps+1 {
+		l.t.Errorf("the repository has %d commits, want %d", n, gitSnaps+1)
 	}
 	cfgLen := int64(len(l.config(gitSnaps)))
 
@@ -397,14 +397,9 @@ func (l *lab) git(g goBench) []row {
 		{"git: that snapshot's peak RSS (max)",
 			mib(maxRSS(snaps)), "Nokia's scp (scp + ssh): " + mib(maxRSS(scps)), ratio(maxRSS(snaps), maxRSS(scps))},
 	}
+	rows = append(rows, l.gitHistory()...)
 	name := func(n int) string { return fmt.Sprintf("BenchmarkGitHistory/ssh/commits=%d", n) }
-	t10 := time.Duration(g.value(l.t, name(10), "ns/op"))
 	h10 := g.value(l.t, name(10), "peak-heap-MB")
-	for _, n := range []int{1_000, 10_000} {
-		tn := time.Duration(g.value(l.t, name(n), "ns/op"))
-		rows = append(rows, row{fmt.Sprintf("git: time per snapshot, %s commits of history (BenchmarkGitHistory, ssh)", commas(n)),
-			dur(tn), "at 10 commits: " + dur(t10), ratio(tn, t10)})
-	}
 	for _, n := range []int{1_000, 10_000} {
 		hn := g.value(l.t, name(n), "peak-heap-MB")
 		rows = append(rows, row{fmt.Sprintf("git: peak Go heap per snapshot, %s commits of history (BenchmarkGitHistory, ssh)", commas(n)),
@@ -417,6 +412,71 @@ func (l *lab) git(g goBench) []row {
 		row{"git: the same after `git gc` (packed, as deltas)",
 			kib(growth(packed - before)), "the configuration: " + kib(float64(cfgLen)), growth(packed-before) / float64(cfgLen)},
 	)
+}
+
+// histories are the lengths of history measured, the first the anchor of the
+// others; histSwitches is how many switches' files the history holds.
+var histories = []int{10, 1_000, 10_000}
+
+const histSwitches = 20
+
+// gitHistory: `cfgsnap snapshot` of leaf11 to repositories whose main already
+// holds 10, 1,000 and 10,000 commits of 20 switches' configurations, leaf11's
+// file among them: wall p50 and peak RSS at each length, against 10 commits.
+func (l *lab) gitHistory() []row {
+	start := time.Now()
+	dir := l.t.TempDir()
+	type history struct {
+		commits     int
+		repo, spool string
+		snaps       []proc
+	}
+	var hs []*history
+	for _, n := range histories {
+		h := &history{commits: n, repo: filepath.Join(dir, fmt.Sprintf("h%d.git", n)), spool: filepath.Join(dir, fmt.Sprintf("spool%d", n))}
+		gitCmd(l.t, "init", "-q", "--bare", "-b", "main", h.repo)
+		githistory.Build(l.t, h.repo, l.fixture, histSwitches, n)
+		hs = append(hs, h)
+	}
+	l.t.Logf("git: histories of %v commits built in %v", histories, time.Since(start).Round(100*time.Millisecond))
+	start = time.Now()
+	cfgPath := filepath.Join(dir, "config.json")
+	// Round by round, so that a slow moment of the machine falls on every
+	// length alike. Round 0 is not measured: it gives each spool the previous
+	// snapshot a switch's spool holds.
+	v := 0
+	for round := range histRuns + 1 {
+		for _, h := range hs {
+			v++
+			p := l.gitSnapshot(h.repo, cfgPath, h.spool, v)
+			if round > 0 {
+				h.snaps = append(h.snaps, p)
+			}
+		}
+	}
+	for _, h := range hs {
+		if got, want := githistory.Count(l.t, h.repo, "main"), h.commits+histRuns+1; got != want {
+			l.t.Errorf("%s has %d commits after %d snapshots, want %d: not every snapshot committed", h.repo, got, histRuns+1, want)
+		}
+	}
+	p50 := func(ps []proc) time.Duration { return percentile(walls(ps), 50) }
+	anchor := hs[0]
+	var times, peaks []row
+	for _, h := range hs[1:] {
+		times = append(times, row{fmt.Sprintf("git: `cfgsnap snapshot` over SSH, %s commits of history (%d switches' files), wall p50 of %d", commas(h.commits), histSwitches, histRuns),
+			dur(p50(h.snaps)), fmt.Sprintf("at %d commits: %s", anchor.commits, dur(p50(anchor.snaps))), ratio(p50(h.snaps), p50(anchor.snaps))})
+		peaks = append(peaks, row{fmt.Sprintf("git: that snapshot's peak RSS (max of %d), %s commits of history", histRuns, commas(h.commits)),
+			mib(maxRSS(h.snaps)), fmt.Sprintf("at %d commits: %s", anchor.commits, mib(maxRSS(anchor.snaps))), ratio(maxRSS(h.snaps), maxRSS(anchor.snaps))})
+	}
+	l.t.Logf("git: %d snapshots to them measured in %v", len(hs)*(histRuns+1), time.Since(start).Round(100*time.Millisecond))
+	return append(times, peaks...)
+}
+
+// gitSnapshot writes version v of the configuration to cfgPath and measures
+// `cfgsnap snapshot` of it to the bare repository repo, over SSH.
+func (l *lab) gitSnapshot(repo, cfgPath, spool string, v int) proc {
+	writeAtomic(l.t, cfgPath, l.config(v))
+	return l.measure(append([]string{l.bin, "snapshot"}, l.flags(l.srv.URL("git+ssh", repo), cfgPath, spool)...)...)
 }
 
 func gitCmd(t *testing.T, args ...string) string {
@@ -506,9 +566,15 @@ const method = `
 - **git.** ` + "`cfgsnap snapshot`" + ` to a bare repository over SSH (git+ssh, OpenSSH running git-receive-pack), 20 snapshots
   after the first, each a one-line change. Growth is ` + "`git count-objects -v`" + ` (size + size-pack) after the 20
   against before them, the repository gc'd before. As pushed, git keeps small pushes as loose objects;
-  ` + "`git gc`" + ` packs them as deltas. Time and peak heap at 10, 1,000 and 10,000 commits of history are
-  BenchmarkGitHistory's (handler/destination/git: in-process Save over SSH, history built with git fast-import),
-  from the same ` + "`make bench`" + `; its peak heap is the Go heap sampled during Save, not a process's RSS.
+  ` + "`git gc`" + ` packs them as deltas. For history, three more bare repositories whose main already holds 10, 1,000
+  and 10,000 commits, built with ` + "`git fast-import`" + ` (handler/testkit/githistory): each commit changes one of 20
+  switches' files, leaf0.json to leaf19.json, so the tip's tree holds 20 configurations and leaf11's snapshot
+  changes a file with history. ` + "`cfgsnap snapshot`" + ` runs 10 times against each, round by round across the three;
+  the first round is not measured (it leaves each spool the previous snapshot a switch has), so the 9 measured see
+  1 to 9 commits more history than named. Each must commit: ` + "`git rev-list --count main`" + ` grows by 10. Wall p50 and
+  the largest peak RSS of the 9 stand against the same at 10 commits; the server's git-receive-pack is not in
+  cfgsnap's RSS. The peak Go heap rows are BenchmarkGitHistory's (handler/destination/git: in-process Save over SSH
+  to the same histories), from the same ` + "`make bench`" + `: the Go heap sampled during Save, not a process's RSS.
 - **binary and start-up.** The size of ` + "`bin/cfgsnap`" + ` against ssh with the shared libraries it loads; start-up is
   ` + "`cfgsnap version`" + ` run 50 times, p50, against ` + "`ssh -V`" + ` and ` + "`/bin/true`" + `; RSS the most of 5 runs each.
 - No test asserts a time: these figures are recorded, not judged.

@@ -1,11 +1,9 @@
 package git_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
 	"runtime"
 	"runtime/metrics"
 	"sync"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/option"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/githistory"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/sshd"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 )
@@ -30,9 +29,6 @@ const benchSwitches = 20
 func BenchmarkGitHistory(b *testing.B) {
 	testenv.NeedCommand(b, "git")
 	base := testenv.ReadFixture(b, "srl-config-dcf-leaf11.json")
-	if !bytes.Contains(base, []byte(`"comment": ""`)) {
-		b.Fatal("the fixture has no empty comment to vary")
-	}
 	s := sshd.New(b, sshd.Options{})
 	root := b.TempDir()
 	h := httpServer(b, root, httpOptions{})
@@ -40,7 +36,7 @@ func BenchmarkGitHistory(b *testing.B) {
 		name := fmt.Sprintf("h%d.git", commits)
 		r := newRepo(b, root, name)
 		start := time.Now()
-		history(b, r, base, commits)
+		githistory.Build(b, r.dir, base, benchSwitches, commits)
 		b.Logf("%d commits of history built in %v", commits, time.Since(start).Round(time.Millisecond))
 		for _, via := range []struct {
 			name, target string
@@ -56,7 +52,7 @@ func BenchmarkGitHistory(b *testing.B) {
 				peak := sampleHeap()
 				for b.Loop() {
 					i++
-					config := variant(base, i%benchSwitches, commits+i)
+					config := githistory.Variant(base, i%benchSwitches, commits+i)
 					rec := record(config)
 					rec.Host = fmt.Sprintf("leaf%d", i%benchSwitches)
 					if err := d.Save(context.Background(), rec, bytes.NewReader(config)); err != nil {
@@ -66,50 +62,6 @@ func BenchmarkGitHistory(b *testing.B) {
 				b.ReportMetric(float64(peak())/(1<<20), "peak-heap-MB")
 			})
 		}
-	}
-}
-
-// variant is base with the switch and version in its first comment, so each
-// one is a new blob that differs from the last by one line, as a commit's is.
-func variant(base []byte, sw, version int) []byte {
-	return bytes.Replace(base, []byte(`"comment": ""`), fmt.Appendf(nil, `"comment": "leaf%d v%d"`, sw, version), 1)
-}
-
-// history gives r's branch main n commits, each of which changes one of the
-// switches' files, with git fast-import: seconds for 10,000 commits, where
-// pushing them one by one would take hours.
-func history(b *testing.B, r *repo, base []byte, n int) {
-	cmd := exec.Command("git", "--git-dir="+r.dir, "fast-import", "--quiet")
-	cmd.Env = gitEnv()
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	w := bufio.NewWriterSize(in, 1<<20)
-	for i := range n {
-		sw := i % benchSwitches
-		msg := fmt.Sprintf("leaf%d: commit %d by admin", sw, i)
-		content := variant(base, sw, i)
-		fmt.Fprintf(w, "commit refs/heads/main\nauthor admin <admin@leaf%d> %d +0000\ncommitter cfgsnap <cfgsnap@leaf%d> %d +0000\ndata %d\n%s\n",
-			sw, 1_700_000_000+i, sw, 1_700_000_000+i, len(msg), msg)
-		fmt.Fprintf(w, "M 100644 inline leaf%d.json\ndata %d\n", sw, len(content))
-		w.Write(content)
-		w.WriteString("\n")
-	}
-	if err := w.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	in.Close()
-	if err := cmd.Wait(); err != nil {
-		b.Fatalf("git fast-import: %v: %s", err, stderr.String())
-	}
-	if got := r.count("main"); got != n {
-		b.Fatalf("history has %d commits, want %d", got, n)
 	}
 }
 
