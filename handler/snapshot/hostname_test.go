@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"runtime"
 	"runtime/metrics"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/jsonscan"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/bigconfig"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 )
 
@@ -36,7 +39,7 @@ func withHostName(t testing.TB, cfg []byte, host string, prefixed bool) []byte {
 		delete(m, "_preamble")
 		bare := map[string]any{}
 		for k, v := range m {
-			bare[local(k)] = v
+			bare[string(local([]byte(k)))] = v
 		}
 		m = bare
 	}
@@ -124,7 +127,7 @@ func TestHostNameInvalid(t *testing.T) {
 		{"truncated", `{"system":{"mtu":{"default-mtu":9000`},
 		{"truncated before host", `{"system":{"name":`},
 		{"garbage after key", `{"system" x}`},
-		{"too deep", `{"a":` + strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1) + `}`},
+		{"too deep", `{"a":` + strings.Repeat("[", jsonscan.MaxDepth+1) + strings.Repeat("]", jsonscan.MaxDepth+1) + `}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h, err := HostName(strings.NewReader(c.in))
@@ -157,61 +160,12 @@ func TestHostNameStopsAtHostName(t *testing.T) {
 	}
 }
 
-// bigConfig streams a configuration of about size bytes without holding it:
-// the real interfaces of leaf11 repeated, then the system container last, as
-// in config.json where keys are sorted and "srl_nokia-system:system" comes
-// after the interfaces.
-type bigConfig struct {
-	parts [][]byte // head, repeated body, tail
-	reps  int
-	cur   []byte
-	i     int
-}
-
-func newBigConfig(t testing.TB, size int) *bigConfig {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(readFixture(t, "srl-config-dcf-leaf11.json"), &m); err != nil {
-		t.Fatal(err)
-	}
-	var ifs []json.RawMessage
-	if err := json.Unmarshal(m["srl_nokia-interfaces:interface"], &ifs); err != nil {
-		t.Fatal(err)
-	}
-	var body []byte // a real list of interfaces
-	for i, v := range ifs {
-		if i > 0 {
-			body = append(body, ",\n"...)
-		}
-		body = append(body, v...)
-	}
-	head := []byte(`{"_preamble":` + string(m["_preamble"]) + `,"srl_nokia-interfaces:interface":[` + string(body))
-	rest := append([]byte(",\n"), body...)
-	tail := []byte(`],"srl_nokia-system:system":{"srl_nokia-system-name:name":{"host-name":"big-leaf"}}}`)
-	return &bigConfig{parts: [][]byte{head, rest, tail}, reps: (size - len(head) + len(rest) - 1) / len(rest), cur: head}
-}
-
-func (b *bigConfig) Read(p []byte) (int, error) {
-	for len(b.cur) == 0 {
-		switch {
-		case b.i == 0 && b.reps > 0, b.i == 1 && b.reps > 0:
-			b.i, b.reps, b.cur = 1, b.reps-1, b.parts[1]
-		case b.i < 2:
-			b.i, b.cur = 2, b.parts[2]
-		default:
-			return 0, io.EOF
-		}
-	}
-	n := copy(p, b.cur)
-	b.cur = b.cur[n:]
-	return n, nil
-}
-
 func TestHostNameLargeConfigConstantMemory(t *testing.T) {
 	size := 100 << 20
 	if testing.Short() || raceEnabled {
 		size = 10 << 20 // the race detector makes the tokenizer ~10x slower
 	}
-	src := newBigConfig(t, size)
+	src := bigconfig.New(t, size, "big-leaf")
 	counted := &countingReader{r: src}
 	stop := heapPeak()
 	h, err := HostName(counted)
@@ -290,5 +244,196 @@ func FuzzHostName(f *testing.F) {
 		if got, err := HostName(strings.NewReader(cfg)); err != nil || got != want {
 			t.Fatalf("HostName(%s) = %q, %v; want %q", cfg, got, err, want)
 		}
+		if json.Valid(data) {
+			agreesWithReference(t, data)
+		}
 	})
+}
+
+// TestHostNameAgreesWithReference compares HostName with referenceHostName on
+// small random documents built from the keys and values that matter, in
+// every order and with duplicates, escapes and values of the wrong type.
+func TestHostNameAgreesWithReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	docs := 3000
+	if raceEnabled {
+		docs = 300
+	}
+	found := 0
+	for range docs {
+		doc := []byte(randomDocument(rng))
+		if !json.Valid(doc) {
+			t.Fatalf("the generator made invalid JSON: %s", doc)
+		}
+		if agreesWithReference(t, doc) != "" {
+			found++
+		}
+	}
+	if found < docs/10 {
+		t.Errorf("only %d of the random documents hold a host name: the generator misses the point", found)
+	}
+}
+
+// agreesWithReference checks HostName on a valid document, and on truncations
+// of it, which must fail or find the same: HostName stops at the host name.
+// It returns the host name.
+func agreesWithReference(t *testing.T, doc []byte) string {
+	t.Helper()
+	want := referenceHostName(t, doc)
+	got, err := HostName(bytes.NewReader(doc))
+	if err != nil || got != want {
+		t.Fatalf("HostName(%s) = %q, %v; the reference says %q", doc, got, err, want)
+	}
+	for n := range len(doc) {
+		if len(doc) > 64 && n%(len(doc)/32) != 0 {
+			continue // every cut of a long document costs more than it finds
+		}
+		if h, err := HostName(bytes.NewReader(doc[:n])); err == nil && h != want {
+			t.Fatalf("HostName(%s), cut at byte %d, = %q; want an error or %q", doc, n, h, want)
+		}
+	}
+	return want
+}
+
+// referenceHostName is HostName spelled out on a whole decoded document.
+func referenceHostName(t *testing.T, doc []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var h string
+	var ok bool
+	switch v := decodeOrdered(t, dec).(type) {
+	case orderedObject:
+		for _, m := range v {
+			if m.key == "result" {
+				h, ok = referenceConfigs(m.value)
+			} else {
+				h, ok = referencePath(m, "system", "name", "host-name")
+			}
+			if ok {
+				break
+			}
+		}
+	case []any:
+		h, _ = referenceConfigs(v)
+	}
+	return h
+}
+
+func referenceConfigs(v any) (string, bool) {
+	arr, _ := v.([]any)
+	for _, config := range arr {
+		obj, _ := config.(orderedObject)
+		for _, m := range obj {
+			if h, ok := referencePath(m, "system", "name", "host-name"); ok {
+				return h, true
+			}
+		}
+	}
+	return "", false
+}
+
+// referencePath follows member m down keys, compared without module prefix, to
+// a string.
+func referencePath(m orderedMember, keys ...string) (string, bool) {
+	if string(local([]byte(m.key))) != keys[0] {
+		return "", false
+	}
+	if len(keys) == 1 {
+		s, ok := m.value.(string)
+		return s, ok
+	}
+	obj, _ := m.value.(orderedObject)
+	for _, inner := range obj {
+		if h, ok := referencePath(inner, keys[1:]...); ok {
+			return h, true
+		}
+	}
+	return "", false
+}
+
+// orderedObject keeps an object's members in order, duplicates included: which
+// host-name comes first decides.
+type orderedObject []orderedMember
+
+type orderedMember struct {
+	key   string
+	value any
+}
+
+func decodeOrdered(t *testing.T, dec *json.Decoder) any {
+	tok, err := dec.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch tok {
+	case json.Delim('{'):
+		obj := orderedObject{}
+		for dec.More() {
+			key, _ := dec.Token()
+			obj = append(obj, orderedMember{key.(string), decodeOrdered(t, dec)})
+		}
+		dec.Token()
+		return obj
+	case json.Delim('['):
+		arr := []any{}
+		for dec.More() {
+			arr = append(arr, decodeOrdered(t, dec))
+		}
+		dec.Token()
+		return arr
+	}
+	return tok
+}
+
+// randomDocument writes a small JSON document shaped like the ones HostName
+// reads, with keys that lead to the host name or almost do, in random order,
+// duplicated, escaped, and with values of the wrong type.
+func randomDocument(rng *rand.Rand) string {
+	if rng.IntN(4) == 0 {
+		return randomValue(rng, "configs", 0)
+	}
+	return randomValue(rng, "top", 0)
+}
+
+// randomValue writes a value for the place named by level: what its keys may
+// be, and where each leads.
+func randomValue(rng *rand.Rand, level string, depth int) string {
+	pick := func(list ...string) string { return list[rng.IntN(len(list))] }
+	if depth > 5 || rng.IntN(8) == 0 { // the wrong type, or a dead end
+		return pick(`"leaf1"`, `""`, `12`, `-0.5e3`, `true`, `null`, `[]`, `{}`, `["x"]`, `{"host-name":"no"}`)
+	}
+	n := rng.IntN(4)
+	var parts []string
+	switch level {
+	case "host-name":
+		return pick(`"leaf1"`, `"spine-2"`, `""`, `"le\u0061f1"`, `"\ud800 \n"`, "\"\xff\"", `1`, `null`, `["leaf1"]`)
+	case "configs":
+		for range n {
+			parts = append(parts, randomValue(rng, "config", depth+1))
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	}
+	next := map[string][]string{ // key, and the level of its value
+		"top":    {`"system"`, "system", `"srl_nokia-system:system"`, "system", `"result"`, "configs", `"x:result"`, "configs", `"_preamble"`, "name"},
+		"config": {`"system"`, "system", `"sys\u0074em"`, "system", `"system:"`, "system", `"result"`, "configs"},
+		"system": {`"name"`, "name", `"a:b:name"`, "name", `"host-name"`, "host-name", `"system"`, "system"},
+		"name":   {`"host-name"`, "host-name", `"srl_nokia-system-name:host-name"`, "host-name", `"host\u002dname"`, "host-name", `"domain-name"`, "host-name"},
+	}[level]
+	for range n {
+		k := 2 * rng.IntN(len(next)/2)
+		parts = append(parts, next[k]+": "+randomValue(rng, next[k+1], depth+1))
+	}
+	return "{" + strings.Join(parts, ",\n") + "}"
+}
+
+// BenchmarkHostName reads a 50 MiB configuration whose host name comes last, as
+// in a large config.json, where the system container sorts after the interfaces.
+func BenchmarkHostName(b *testing.B) {
+	cfg := bigconfig.Bytes(b, 50<<20, "big-leaf")
+	b.SetBytes(int64(len(cfg)))
+	for b.Loop() {
+		if h, err := HostName(bytes.NewReader(cfg)); err != nil || h != "big-leaf" {
+			b.Fatalf("HostName = %q, %v; want big-leaf", h, err)
+		}
+	}
 }

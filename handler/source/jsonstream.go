@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+
+	"github.com/cfgsnap/cfgsnap/handler/jsonscan"
 )
 
 // errWriter remembers the first error of the writer it wraps, so that a failing
 // destination (disk full) is told apart from a source that sent bad JSON: both
-// surface through the same json.Decoder.
+// end the same copy.
 type errWriter struct {
 	w   io.Writer
 	err error
@@ -37,47 +39,49 @@ func (e *errWriter) Write(p []byte) (int, error) {
 // error that ended it).
 func copyJSON(w io.Writer, r io.Reader) (writeErr, badJSON error) {
 	ew := &errWriter{w: w}
-	dec := json.NewDecoder(io.TeeReader(r, ew))
-	dec.UseNumber()
-	depth := 0
-	for first := true; ; first = false {
-		tok, err := dec.Token()
-		if ew.err != nil {
-			return ew.err, nil
+	started := false
+	scan := &jsonscan.Scanner{Begin: func(_ int, _ []byte, first byte) (jsonscan.Action, error) {
+		// Only the top-level value is followed, so this runs once: an error text
+		// or an array fails at its first byte, not after the copy.
+		started = true
+		if first != '{' {
+			return jsonscan.Skip, fmt.Errorf("it starts with %s, not with a JSON object", valueKind(first))
 		}
-		if err == io.EOF && first {
+		return jsonscan.Skip, nil
+	}}
+	// Reading on to EOF copies the trailing newline and rejects a second document.
+	_, err := io.Copy(io.MultiWriter(ew, scan), r)
+	var syntax *jsonscan.SyntaxError
+	switch {
+	case ew.err != nil:
+		return ew.err, nil
+	case err != nil && scan.Done() && errors.As(err, &syntax):
+		return nil, fmt.Errorf("more follows the JSON object: %v", err)
+	case err != nil:
+		return nil, err
+	}
+	if err := scan.End(); err != nil {
+		if !started { // nothing but white space, or a syntax error would have stopped the copy
 			return nil, errors.New("it is empty")
 		}
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-		if first && tok != json.Delim('{') {
-			return nil, fmt.Errorf("it starts with %v, not with a JSON object", tokenText(tok))
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			depth++
-		case json.Delim('}'), json.Delim(']'):
-			depth--
-		}
-		if depth == 0 {
-			break
-		}
+		return nil, err
 	}
-	// Reading on to EOF copies the trailing newline and rejects a second document.
-	if tok, err := dec.Token(); err != io.EOF {
-		if ew.err != nil {
-			return ew.err, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("more follows the JSON object: %v", tokenText(tok))
+	return nil, nil
+}
+
+// valueKind names a JSON value by its first byte.
+func valueKind(first byte) string {
+	switch first {
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
 	}
-	return ew.err, nil
+	return "a number"
 }
 
 func tokenText(tok json.Token) string {
