@@ -559,7 +559,7 @@ const method = `
   streams it into the spool (fsync), then over SFTP (fsync, rename); the anchors are OpenSSH ` + "`scp`" + ` and
   ` + "`sftp -b`" + ` of the same file, host key checked. Median of 3 runs each, interleaved; each copy is checked by SHA-256
   once. The delivery alone is the time cfgsnap's ` + "`--debug`" + ` log gives it (` + "`saved NAME (N bytes) in D`" + `); the rest
-  of the wall time is capture: copying the file into the spool while checking, token by token, that it is one JSON
+  of the wall time is capture: copying the file into the spool while checking (handler/jsonscan) that it is one JSON
   object, and finding its host name. The RSS anchor is the same snapshot of a 1 MiB configuration. Each size has
   its own spool, and the first snapshot of each is not measured, so each measured one finds a previous snapshot, as
   on a switch (the change summary then compares the two 1 MiB configurations; above 16 MiB it is skipped).
