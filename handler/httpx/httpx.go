@@ -95,3 +95,26 @@ func Transport(dial Dial, connectTimeout time.Duration, roots *x509.CertPool) *h
 		TLSHandshakeTimeout: connectTimeout,
 	}
 }
+
+// CertError words err, if it is a failed check of the TLS certificate that
+// host presented, with what to do about it: fail.Trust, since a second try meets
+// the same certificate. For any other error it returns nil.
+func CertError(host string, err error) error {
+	var (
+		unknownCA x509.UnknownAuthorityError
+		wrongHost x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		verify    *tls.CertificateVerificationError
+	)
+	switch {
+	case errors.As(err, &unknownCA):
+		return fail.New(fail.Trust, "the TLS certificate of %s is signed by an authority cfgsnap does not trust: put that CA's certificate (PEM) in the file option ca-file names", host)
+	case errors.As(err, &wrongHost):
+		return fail.New(fail.Trust, "the TLS certificate of %s is not for that name (%v): use a name the certificate lists", host, wrongHost)
+	case errors.As(err, &invalid):
+		return fail.New(fail.Trust, "the TLS certificate of %s is not valid (%v): renew it, or check the switch's clock", host, invalid)
+	case errors.As(err, &verify):
+		return fail.New(fail.Trust, "the TLS certificate of %s was refused (%v): check it and option ca-file", host, verify.Err)
+	}
+	return nil
+}

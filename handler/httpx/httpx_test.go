@@ -2,10 +2,17 @@ package httpx_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"io"
 	"log"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -171,4 +178,70 @@ func TestHandshakeTimeout(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("gave up after %v", d)
 	}
+}
+
+// TestCertError: what a user reads when a server's certificate is refused.
+func TestCertError(t *testing.T) {
+	s := tlsServer(t)
+	host := strings.TrimPrefix(s.URL, "https://")
+	system, err := httpx.Roots("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := get(t, httpx.Transport(nil, 0, system), s.URL)
+	wantErr(t, httpx.CertError(host, unknown), fail.Trust,
+		"the TLS certificate of %s is signed by an authority cfgsnap does not trust: put that CA's certificate \\(PEM\\) in the file option ca-file names", host)
+
+	roots, err := httpx.Roots(caFile(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test certificate names example.com and 127.0.0.1, not this name.
+	tr := httpx.Transport(nil, 0, roots)
+	tr.TLSClientConfig.ServerName = "backup.invalid"
+	wrongName := get(t, tr, s.URL)
+	wantErr(t, httpx.CertError(host, wrongName), fail.Trust,
+		"the TLS certificate of %s is not for that name \\(.*backup.invalid.*\\): use a name the certificate lists", host)
+
+	expired := expiredServer(t)
+	pool := x509.NewCertPool()
+	pool.AddCert(expired.Certificate())
+	stale := get(t, httpx.Transport(nil, 0, pool), expired.URL)
+	wantErr(t, httpx.CertError(host, stale), fail.Trust,
+		"the TLS certificate of %s is not valid \\(.*expired.*\\): renew it, or check the switch's clock", host)
+
+	if err := httpx.CertError(host, errors.New("connection refused")); err != nil {
+		t.Errorf("CertError of a refused connection = %v, want nil", err)
+	}
+}
+
+// expiredServer serves a self-signed certificate for 127.0.0.1 that expired
+// an hour ago, as a switch whose clock runs ahead would see a valid one.
+func expiredServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "expired"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-48 * time.Hour),
+		NotAfter:              time.Now().Add(-time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	s.Config.ErrorLog = log.New(io.Discard, "", 0)
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	return s
 }

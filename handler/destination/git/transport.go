@@ -2,7 +2,6 @@ package git
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -160,9 +159,7 @@ func (l *httpLink) explain(err, netErr error) (fail.Kind, string) {
 	if l.ep.Port != 0 {
 		host = net.JoinHostPort(host, fmt.Sprint(l.ep.Port))
 	}
-	var unknownCA x509.UnknownAuthorityError
-	var certErr *tls.CertificateVerificationError
-	var hostErr x509.HostnameError
+	cert := httpx.CertError(host, netErr)
 	switch {
 	case fail.KindOf(err) != fail.Internal:
 		return fail.KindOf(err), err.Error()
@@ -174,10 +171,8 @@ func (l *httpLink) explain(err, netErr error) (fail.Kind, string) {
 		return fail.Trust, fmt.Sprintf("%s denies user %s access to the repository: give the token read and write access to it", host, l.user)
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return fail.Deliver, fmt.Sprintf("no repository at %s (or it is private and needs a password): check the target, or create the repository", l.ep.String())
-	case errors.As(netErr, &hostErr):
-		return fail.Trust, fmt.Sprintf("the TLS certificate of %s is not for that name (%v): use the name the certificate holds", host, hostErr)
-	case errors.As(netErr, &unknownCA), errors.As(netErr, &certErr):
-		return fail.Trust, fmt.Sprintf("the TLS certificate of %s is not trusted (%v): set option ca-file to the PEM file of the CA that signed it", host, netErr)
+	case cert != nil:
+		return fail.Trust, cert.Error()
 	case netErr != nil:
 		var dnsErr *net.DNSError
 		if errors.As(netErr, &dnsErr) {

@@ -47,7 +47,6 @@ package s3
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -686,17 +685,9 @@ func (d *Destination) classify(err error, what string) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fail.As(fail.Deliver, fmt.Errorf("%s %s was cut short: %w", what, d.endpoint, err))
 	}
-	var uerr x509.UnknownAuthorityError
-	var herr x509.HostnameError
-	var cerr x509.CertificateInvalidError
-	var verr *tls.CertificateVerificationError
-	switch {
-	case errors.As(err, &uerr) || errors.As(err, &verr) && errors.As(verr.Err, &uerr):
-		return fail.New(fail.Trust, "the certificate of %s is not signed by a trusted CA (%v): add the CA's PEM to option ca-file", d.endpoint, err)
-	case errors.As(err, &herr):
-		return fail.New(fail.Trust, "the certificate of %s does not name it (%v): use the name the certificate holds as the endpoint", d.endpoint, herr)
-	case errors.As(err, &cerr) || errors.As(err, &verr):
-		return fail.New(fail.Trust, "the certificate of %s is not valid (%v): renew it, or check the switch's clock", d.endpoint, err)
+	switch cert := httpx.CertError(d.endpoint, err); {
+	case cert != nil:
+		return cert
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return fail.New(fail.Usage, "%s speaks plain HTTP: add tls=false to the target (for labs only; configurations then cross the network in the clear)", d.endpoint)
 	}

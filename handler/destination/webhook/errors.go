@@ -3,7 +3,6 @@ package webhook
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/httpx"
 )
 
 // networkError words a request that got no answer. TLS verification failures
@@ -24,22 +24,12 @@ func (d *Destination) networkError(ctx context.Context, name string, err error) 
 	err = unwrapURL(err)
 	at := fmt.Sprintf("%s: posting %s", d, name)
 	var (
-		unknownCA x509.UnknownAuthorityError
-		wrongHost x509.HostnameError
-		invalid   x509.CertificateInvalidError
-		verify    *tls.CertificateVerificationError
-		record    tls.RecordHeaderError
-		timeout   net.Error
+		record  tls.RecordHeaderError
+		timeout net.Error
 	)
-	switch {
-	case errors.As(err, &unknownCA):
-		return fail.New(fail.Trust, "%s: the server's certificate is signed by an authority cfgsnap does not trust: put that CA's certificate (PEM) in the file named by option ca-file", at)
-	case errors.As(err, &wrongHost):
-		return fail.New(fail.Trust, "%s: %v: put a host name the certificate lists in the target URL", at, wrongHost)
-	case errors.As(err, &invalid):
-		return fail.New(fail.Trust, "%s: %v: renew the server's certificate, or check the switch's clock", at, invalid)
-	case errors.As(err, &verify):
-		return fail.New(fail.Trust, "%s: the server's certificate was refused (%v): check it and option ca-file", at, verify.Err)
+	switch cert := httpx.CertError(d.url.Host, err); {
+	case cert != nil:
+		return fail.As(fail.Trust, fmt.Errorf("%s: %w", at, cert))
 	case errors.Is(err, http.ErrSchemeMismatch) || errors.As(err, &record):
 		return fail.New(fail.Usage, "%s: the server does not speak TLS at %s: write http:// or use the server's HTTPS port", at, d.url.Host)
 	case ctx.Err() != nil:
