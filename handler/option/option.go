@@ -176,7 +176,7 @@ func All() []Option {
 			Help: "S3: file holding the secret access key; else $AWS_SECRET_ACCESS_KEY, else the shared credentials file",
 			set:  path(func(c *Config) *string { return &c.S3SecretKeyFile })},
 		{Name: "ca-file",
-			Help: "PEM file of CA certificates that HTTPS destinations (webhook, git, S3) are verified against, besides the system's",
+			Help: "PEM file of CA certificates that HTTPS peers (webhook, git, S3, the jsonrpc source) are verified against, besides the system's",
 			set:  path(func(c *Config) *string { return &c.CAFile })},
 		{Name: "webhook-secret-file",
 			Help: "webhook: file holding the HMAC-SHA256 secret that signs each body (X-Cfgsnap-Signature); else $CFGSNAP_WEBHOOK_SECRET; required for format json",

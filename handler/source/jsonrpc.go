@@ -3,6 +3,7 @@ package source
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/httpx"
 	"github.com/cfgsnap/cfgsnap/handler/option"
 	"github.com/cfgsnap/cfgsnap/handler/secret"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
@@ -29,6 +31,7 @@ type jsonRPC struct {
 	server   string // how messages name the server
 	user     string
 	password string // never in a message
+	host     string // as the server's certificate must name it
 	client   *http.Client
 }
 
@@ -46,31 +49,30 @@ func newJSONRPC(c *option.Config, dial func(ctx context.Context, network, addr s
 	if err != nil {
 		return nil, err
 	}
-	tr := &http.Transport{
-		// Proxy settings from the environment describe the default namespace, not
-		// the management network the server is in.
-		Proxy: nil,
-		// Source has no Close: no connection may outlive a request.
-		DisableKeepAlives: true,
-	}
 	j := &jsonRPC{user: c.JSONRPCUser, password: password}
 	if sock := c.JSONRPCSocket; sock != "" {
 		// A unix socket is a file: every network namespace reaches it the same way,
 		// so dial, which enters the management namespace, is not needed.
 		var d net.Dialer
-		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+		dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return d.DialContext(ctx, "unix", sock)
 		}
 		// The socket speaks plain HTTP; only the URL's path matters.
 		u.Scheme, u.Host = "http", "localhost"
 		j.server = "unix socket " + sock
 	} else {
-		if dial == nil {
-			dial = (&net.Dialer{}).DialContext
-		}
-		tr.DialContext = dial
 		j.server = u.String()
 	}
+	var roots *x509.CertPool
+	if u.Scheme == "https" {
+		if roots, err = httpx.Roots(c.CAFile); err != nil {
+			return nil, err
+		}
+	}
+	tr := httpx.Transport(dial, c.ConnectTimeout, roots)
+	// Source has no Close: no connection may outlive a request.
+	tr.DisableKeepAlives = true
+	j.host = u.Host
 	j.endpoint = u.String()
 	j.client = &http.Client{
 		Transport: tr,
@@ -160,6 +162,10 @@ func (j *jsonRPC) get(ctx context.Context, path, datastore string, limit int64, 
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // its text repeats the URL
+		}
+		if cert := httpx.CertError(j.host, err); cert != nil {
+			// A source's failures all exit 4, whatever the cause.
+			return fail.New(fail.Source, "JSON-RPC server: %v", cert)
 		}
 		return fail.New(fail.Source, "cannot reach the JSON-RPC server at %s (%v): check jsonrpc-url or jsonrpc-socket, and that system json-rpc-server is enabled", j.server, err)
 	}

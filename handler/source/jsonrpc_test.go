@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -194,6 +197,40 @@ func TestJSONRPCOverUnixSocket(t *testing.T) {
 	json.Unmarshal(result, &wantV)
 	if err := json.Unmarshal(got.Bytes(), &gotV); err != nil || !reflect.DeepEqual(gotV, wantV) {
 		t.Errorf("snapshot over the socket is not the configuration the server sent (%v)", err)
+	}
+}
+
+// TestJSONRPCOverHTTPS: a server whose certificate no system CA signed is
+// refused, with what to do; with its CA in ca-file the configuration comes.
+func TestJSONRPCOverHTTPS(t *testing.T) {
+	t.Parallel()
+	p := configPeer(t, []byte(`{"system":{"name":{"host-name":"leaf11"}}}`))
+	p.t = t
+	srv := httptest.NewUnstartedServer(p)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	c := option.New()
+	c.Source = "jsonrpc"
+	c.JSONRPCURL = srv.URL + "/jsonrpc"
+	c.JSONRPCUser = p.user
+	c.JSONRPCPasswordFile = writeFile(t, "password", []byte(p.password+"\n"))
+
+	err := openRPC(t, c, nil).WriteConfig(context.Background(), &bytes.Buffer{})
+	if fail.KindOf(err) != fail.Source || !strings.Contains(err.Error(), "ca-file") {
+		t.Fatalf("WriteConfig from an untrusted server = %v (kind %d), want a Source error that points to ca-file", err, fail.KindOf(err))
+	}
+	if p.requests.Load() != 0 {
+		t.Fatal("a request reached the server whose certificate was refused")
+	}
+
+	c.CAFile = writeFile(t, "ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+	var got bytes.Buffer
+	if err := openRPC(t, c, nil).WriteConfig(context.Background(), &got); err != nil {
+		t.Fatalf("with ca-file: %v", err)
+	}
+	if !strings.Contains(got.String(), `"host-name": "leaf11"`) {
+		t.Errorf("with ca-file the snapshot is %q", got.String())
 	}
 }
 
