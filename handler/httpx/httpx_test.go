@@ -2,17 +2,11 @@ package httpx_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +19,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/httpx"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testcert"
 )
 
 func tlsServer(t *testing.T) *httptest.Server {
@@ -203,10 +198,12 @@ func TestCertError(t *testing.T) {
 	wantErr(t, httpx.CertError(host, wrongName), fail.Trust,
 		"the TLS certificate of %s is not for that name \\(.*backup.invalid.*\\): use a name the certificate lists", host)
 
-	expired := expiredServer(t)
-	pool := x509.NewCertPool()
-	pool.AddCert(expired.Certificate())
-	stale := get(t, httpx.Transport(nil, 0, pool), expired.URL)
+	expired, ca := expiredServer(t)
+	expiredRoots, err := httpx.Roots(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := get(t, httpx.Transport(nil, 0, expiredRoots), expired.URL)
 	wantErr(t, httpx.CertError(host, stale), fail.Trust,
 		"the TLS certificate of %s is not valid \\(.*expired.*\\): renew it, or check the switch's clock", host)
 
@@ -215,33 +212,19 @@ func TestCertError(t *testing.T) {
 	}
 }
 
-// expiredServer serves a self-signed certificate for 127.0.0.1 that expired
-// an hour ago, as a switch whose clock runs ahead would see a valid one.
-func expiredServer(t *testing.T) *httptest.Server {
+// expiredServer serves a certificate for 127.0.0.1 that expired an hour ago,
+// and returns the file of the CA that signed it.
+func expiredServer(t *testing.T) (*httptest.Server, string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "expired"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:             time.Now().Add(-48 * time.Hour),
-		NotAfter:              time.Now().Add(-time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	ca, certFile, keyFile := testcert.Write(t, t.TempDir(), time.Now().Add(-time.Hour))
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	s.Config.ErrorLog = log.New(io.Discard, "", 0)
-	s.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	s.StartTLS()
 	t.Cleanup(s.Close)
-	return s
+	return s, ca
 }

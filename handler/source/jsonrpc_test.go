@@ -210,11 +210,7 @@ func TestJSONRPCOverHTTPS(t *testing.T) {
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	c := option.New()
-	c.Source = "jsonrpc"
-	c.JSONRPCURL = srv.URL + "/jsonrpc"
-	c.JSONRPCUser = p.user
-	c.JSONRPCPasswordFile = writeFile(t, "password", []byte(p.password+"\n"))
+	c := rpcOptions(t, p, srv.URL)
 
 	err := openRPC(t, c, nil).WriteConfig(context.Background(), &bytes.Buffer{})
 	if fail.KindOf(err) != fail.Source || !strings.Contains(err.Error(), "ca-file") {

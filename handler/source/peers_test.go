@@ -185,9 +185,14 @@ func startRPC(t *testing.T, p *rpcPeer) *option.Config {
 	p.t = t
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)
+	return rpcOptions(t, p, srv.URL)
+}
+
+// rpcOptions are the options of the jsonrpc source for p served at base.
+func rpcOptions(t *testing.T, p *rpcPeer, base string) *option.Config {
 	c := option.New()
 	c.Source = "jsonrpc"
-	c.JSONRPCURL = srv.URL + "/jsonrpc"
+	c.JSONRPCURL = base + "/jsonrpc"
 	c.JSONRPCUser = p.user
 	c.JSONRPCPasswordFile = writeFile(t, "password", []byte(p.password+"\n"))
 	return c

@@ -30,6 +30,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/option"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testcert"
 )
 
 const prefix = "backups/srl"
@@ -331,7 +332,7 @@ func TestCorruptedBehindTLS(t *testing.T) {
 	g := sharedGateway(t, false)
 	b := g.bucket(t)
 	dir := t.TempDir()
-	ca, certFile, keyFile := makeCerts(t, dir)
+	ca, certFile, keyFile := testcert.Write(t, dir, time.Now().Add(24*time.Hour))
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
