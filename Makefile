@@ -66,6 +66,7 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzName -fuzztime 20s ./handler/snapshot
 	go test -run '^$$' -fuzz FuzzHostName -fuzztime 20s ./handler/snapshot
 	go test -run '^$$' -fuzz FuzzPattern -fuzztime 20s ./handler/snapshot
+	go test -run '^$$' -fuzz FuzzScan -fuzztime 20s ./handler/jsonscan
 
 ## bench: the packages' benchmarks, then lab/BENCHMARKS.md: each figure beside its anchor, printed too
 bench: test-deps build
