@@ -506,7 +506,12 @@ func testServerDown(t *testing.T, s *suite, g *ledger, _ *mathrand.Rand) {
 func testServerKilled(t *testing.T, s *suite, g *ledger, rng *mathrand.Rand) {
 	l, opts := faultLab(t, s, g)
 	var memory map[string]any
-	for trial, user := range []string{"alice", "bob"} {
+	// Two kills are the aim; a loaded machine may let a transfer end first,
+	// so there are trials to spare.
+	for trial, user := range []string{"alice", "bob", "carol", "dave", "erin"} {
+		if g.faults == 2 {
+			break
+		}
 		running := l.banner(fmt.Sprintf("trial %d", trial))
 		list := []byte(`"srl_nokia-interfaces:interface": [`)
 		at := bytes.Index(running, list)
@@ -533,7 +538,8 @@ func testServerKilled(t *testing.T, s *suite, g *ledger, rng *mathrand.Rand) {
 		g.trials++
 		killed := false
 		for start := time.Now(); time.Since(start) < workerBound; {
-			if st, err := os.Stat(part); err == nil && st.Size() >= int64(frac*float64(len(running))) {
+			// A whole .part is past the point: only its rename is left.
+			if st, err := os.Stat(part); err == nil && st.Size() >= int64(frac*float64(len(running))) && st.Size() < int64(len(running)) {
 				l.srv.Stop()
 				killed = true
 				t.Logf("trial %d: sshd killed with %d of %d bytes (%.0f%%) in %s", trial, st.Size(), len(running), 100*frac, filepath.Base(part))
@@ -545,6 +551,18 @@ func testServerKilled(t *testing.T, s *suite, g *ledger, rng *mathrand.Rand) {
 			time.Sleep(200 * time.Microsecond)
 		}
 		l.waitWorker()
+		if _, err := os.Stat(final); killed && err == nil {
+			// On a loaded machine the last bytes can land between the size
+			// seen and the kill, and the rename with them: no fault, unless
+			// its answer was lost, and then the retry delivers it again.
+			t.Logf("trial %d: the transfer ended as sshd was killed (pending %s)", trial, l.pending())
+			l.srv.Start()
+			if l.pending() != "0" {
+				memory = l.again(g, lc, opts, memory)
+			}
+			l.wantStatus(fmt.Sprintf("trial %d", trial), 0, "ok (1 delivered)")
+			continue
+		}
 		if !killed {
 			t.Logf("trial %d: the transfer ended before the kill: no fault", trial)
 			l.wantStatus(fmt.Sprintf("trial %d", trial), 0, "ok (1 delivered)")
