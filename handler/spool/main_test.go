@@ -8,13 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 )
 
 // The test binary doubles as the other process of multi-process tests: with
@@ -104,28 +103,10 @@ func holdChild(dir string, dying bool) {
 	os.Exit(0)
 }
 
-// logBuf collects what the spool logs.
-type logBuf struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logBuf) logf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
-}
-
-func (l *logBuf) all() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.lines)
-}
-
-func openSpool(t *testing.T, dir string, maxCount int, maxBytes int64) (*Spool, *logBuf) {
+func openSpool(t *testing.T, dir string, maxCount int, maxBytes int64) (*Spool, *testenv.Logs) {
 	t.Helper()
-	l := &logBuf{}
-	s, err := Open(dir, maxCount, maxBytes, l.logf)
+	l := &testenv.Logs{}
+	s, err := Open(dir, maxCount, maxBytes, l.Logf)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

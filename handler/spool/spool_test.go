@@ -144,7 +144,7 @@ func TestBoundCount(t *testing.T) {
 	if got := names(pending(t, s)); !slices.Equal(got, []string{"snap-2.json", "snap-3.json", "snap-4.json"}) {
 		t.Errorf("kept %v, want the newest 3", got)
 	}
-	lines := log.all()
+	lines := log.Lines()
 	if len(lines) != 2 {
 		t.Fatalf("logged %q, want one line per drop", lines)
 	}
@@ -179,7 +179,7 @@ func TestBoundBytes(t *testing.T) {
 	if got := names(pending(t, s)); !slices.Equal(got, []string{"d"}) {
 		t.Errorf("kept %v, want d", got)
 	}
-	lines := log.all()
+	lines := log.Lines()
 	want := []string{"a ", "b ", "c "}
 	if len(lines) != len(want) {
 		t.Fatalf("logged %q, want drops of a, b, c", lines)
@@ -497,7 +497,7 @@ func TestOpenRemovesLeftovers(t *testing.T) {
 	if p := readPending(t, dir); p != "1\n" {
 		t.Errorf("pending file %q, want 1", p)
 	}
-	if lines := log.all(); len(lines) != 1 || !strings.Contains(lines[0], "lost.json") || !strings.Contains(lines[0], "never reached sftp://x") {
+	if lines := log.Lines(); len(lines) != 1 || !strings.Contains(lines[0], "lost.json") || !strings.Contains(lines[0], "never reached sftp://x") {
 		t.Errorf("logged %q, want the drop of lost.json", lines)
 	}
 }
@@ -512,8 +512,8 @@ func TestOpenBoundsAfterLoweringThem(t *testing.T) {
 	if got := names(pending(t, s2)); !slices.Equal(got, []string{"3", "4"}) {
 		t.Errorf("after lowering spool-max-count to 2: %v, want 3 4", got)
 	}
-	if len(log.all()) != 3 || readPending(t, dir) != "2\n" {
-		t.Errorf("logged %q, pending %q; want 3 drops, 2 pending", log.all(), readPending(t, dir))
+	if len(log.Lines()) != 3 || readPending(t, dir) != "2\n" {
+		t.Errorf("logged %q, pending %q; want 3 drops, 2 pending", log.Lines(), readPending(t, dir))
 	}
 }
 

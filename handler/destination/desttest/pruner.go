@@ -7,12 +7,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 )
 
 // Store is the server's side of a Pruner's root, reached without the
@@ -197,27 +197,6 @@ func refuseOutside(t *testing.T, p destination.Pruner, st Store) {
 	}
 }
 
-// Logs records what a destination or wrapper logs, safe for concurrent use;
-// pass its Logf where a Logf is wanted.
-type Logs struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-// Logf records one line.
-func (l *Logs) Logf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
-}
-
-// String is every line recorded, one per line.
-func (l *Logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
-}
-
 // now is the clock of the retention cases; snapshot times are relative to it.
 func now() time.Time { return time.Date(2025, 9, 20, 12, 0, 0, 0, time.UTC) }
 
@@ -287,7 +266,7 @@ func retain(t *testing.T, p destination.Pruner, st Store, r destination.Retentio
 			t.Fatalf("bad test: %s, to be removed, is not there; the server holds %v", name, names(before))
 		}
 	}
-	var l Logs
+	var l testenv.Logs
 	w, err := destination.WithRetention(p, r, now, l.Logf)
 	if err != nil {
 		t.Fatalf("WithRetention: %v", err)

@@ -189,7 +189,7 @@ func TestUnchangedMakesNoCommit(t *testing.T) {
 	for _, p := range peers(t) {
 		t.Run(p.name, func(t *testing.T) {
 			target, c, r := p.open(t)
-			var l desttest.Logs
+			var l testenv.Logs
 			d := newDest(t, target, c, nil, l.Logf)
 			config := testenv.ReadFixture(t, "srl-config-srlcontroller-test.json")
 			save(t, d, record(config), config)
@@ -271,7 +271,7 @@ func TestConcurrentPushersInterleave(t *testing.T) {
 				}
 				next.ServeHTTP(w, req)
 			}})
-			var l desttest.Logs
+			var l testenv.Logs
 			a := newDest(t, sa.URL+"/configs.git", options(nil), nil, l.Logf)
 			defer func() { t.Log(l.String()) }()
 			cfgA := []byte(`{"leaf1": 1}`)
@@ -380,7 +380,7 @@ func TestInsecureSkipHostKeyWarns(t *testing.T) {
 	c := options(s)
 	c.KnownHosts = filepath.Join(t.TempDir(), "missing")
 	c.InsecureSkipHostKey = true
-	var l desttest.Logs
+	var l testenv.Logs
 	save(t, newDest(t, s.URL("git+ssh", r.dir), c, nil, l.Logf), record([]byte("{}")), []byte("{}"))
 	if !strings.Contains(l.String(), "NOT verified") || !strings.Contains(l.String(), s.Fingerprint()) {
 		t.Fatalf("no warning with the fingerprint:\n%s", l.String())
@@ -520,7 +520,7 @@ func TestPassword(t *testing.T) {
 	}
 
 	// Plain http:// with a password is allowed for labs, with a warning.
-	var l desttest.Logs
+	var l testenv.Logs
 	newDest(t, target, options(nil), nil, l.Logf)
 	if !strings.Contains(l.String(), "unencrypted") || strings.Contains(l.String(), password) {
 		t.Errorf("warning: %q", l.String())

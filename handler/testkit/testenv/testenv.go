@@ -4,11 +4,14 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -152,3 +155,27 @@ func Workers(bin, spool string) []int {
 	}
 	return pids
 }
+
+// Logs records what code under test logs, safe for concurrent use: pass its
+// Logf where a logf is wanted.
+type Logs struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+// Logf records one line.
+func (l *Logs) Logf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+}
+
+// Lines is a copy of every line recorded so far.
+func (l *Logs) Lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.lines)
+}
+
+// String is every line recorded, one per line.
+func (l *Logs) String() string { return strings.Join(l.Lines(), "\n") }
