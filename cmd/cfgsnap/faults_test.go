@@ -59,6 +59,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	mathrand "math/rand/v2"
 	"net"
 	"net/netip"
@@ -1664,7 +1665,7 @@ func (h *hostile) malformed() {
 // what the switch reports, a 100 KB target.
 func (h *hostile) huge(memory map[string]any) {
 	t, l, g := h.t, h.l, h.g
-	opts := maps(h.opts)
+	opts := maps.Clone(h.opts)
 	opts["comment"] = strings.Repeat("C", 60000) + h.meta(2)
 	host := strings.Repeat("h", 100000) + h.meta(2)
 	running := l.setRunning(host, nil)
@@ -1683,16 +1684,10 @@ func (h *hostile) huge(memory map[string]any) {
 		t.Errorf("with a 100 KB user name the report loses its end (the targets' results and the pending count): it ends %q", st[max(0, len(st)-80):])
 	}
 
-	opts = maps(h.opts)
+	opts = maps.Clone(h.opts)
 	opts["target"] = []string{"sftp://" + strings.Repeat("x", 50000) + "/srv"}
-	out, _ := l.runScript(l.event(lc, opts, nil))
-	line, _ := cmdline(t, out)
-	cmd := exec.Command("/bin/sh", "-c", line)
-	cmd.Dir = l.cwd
-	g.trials++
-	g.faults++
 	jobs := h.jobs()
-	r := runResult(t, cmd, nil)
+	r := h.viaShell(l.event(lc, opts, nil))
 	if r.code == 0 {
 		t.Logf("a 50 KB target host was accepted: %s", r.stdout)
 		l.waitWorker()
@@ -1701,26 +1696,14 @@ func (h *hostile) huge(memory map[string]any) {
 	}
 
 	// A refused option value of 50 KB: the error line stays short.
-	opts = maps(h.opts)
+	opts = maps.Clone(h.opts)
 	opts["commit-wait"] = strings.Repeat("9", 50000)
-	out, _ = l.runScript(l.event(lc, opts, nil))
-	line, _ = cmdline(t, out)
-	cmd = exec.Command("/bin/sh", "-c", line)
-	cmd.Dir = l.cwd
-	g.trials++
-	g.faults++
-	h.refused("a 50 KB commit-wait", runResult(t, cmd, nil), h.jobs(), 2, "option commit-wait")
+	h.refused("a 50 KB commit-wait", h.viaShell(l.event(lc, opts, nil)), h.jobs(), 2, "option commit-wait")
 
 	// A spool folder whose name is longer than a file name can be.
-	opts = maps(h.opts)
+	opts = maps.Clone(h.opts)
 	opts["spool-dir"] = filepath.Join(t.TempDir(), strings.Repeat("s", 300))
-	out, _ = l.runScript(l.event(lc, opts, nil))
-	line, _ = cmdline(t, out)
-	cmd = exec.Command("/bin/sh", "-c", line)
-	cmd.Dir = l.cwd
-	g.trials++
-	g.faults++
-	r = runResult(t, cmd, nil)
+	r = h.viaShell(l.event(lc, opts, nil))
 	oneLine(t, "a spool-dir name of 300 bytes", r, r.code, "spool")
 	if r.code != 2 {
 		t.Errorf("a spool-dir whose name is too long exits %d, not 2 (bad option): %s", r.code, strings.TrimSpace(r.stderr))
@@ -1788,7 +1771,7 @@ func (h *hostile) everyOption() {
 			o.Name == "jsonrpc-socket" || strings.HasSuffix(o.Name, "-file"):
 			value = filepath.Join(scratch, short)
 		}
-		opts := maps(h.opts)
+		opts := maps.Clone(h.opts)
 		opts[o.Name] = value
 		if o.List {
 			opts[o.Name] = []string{value}
@@ -1868,17 +1851,11 @@ func (h *hostile) everyOption() {
 
 	// A target whose path holds a line break (a control character).
 	spool := filepath.Join(scratch, "spool-newline") // not the lab's: see below
-	opts := maps(h.opts)
+	opts := maps.Clone(h.opts)
 	opts["spool-dir"] = spool
 	opts["target"] = []string{l.targetURL("sftp", filepath.Join(g.dir, "line\nbreak"))}
 	lc := l.commit("alice", "newline")
-	out, _ := l.runScript(l.event(lc, opts, nil))
-	line, _ := cmdline(t, out)
-	cmd := exec.Command("/bin/sh", "-c", line)
-	cmd.Dir = l.cwd
-	g.trials++
-	g.faults++
-	r := runResult(t, cmd, nil)
+	r := h.viaShell(l.event(lc, opts, nil))
 	if r.code == 0 {
 		for start := time.Now(); len(testenv.Workers(l.bin, spool)) > 0 && time.Since(start) < workerBound; time.Sleep(10 * time.Millisecond) {
 		}
@@ -1890,11 +1867,15 @@ func (h *hostile) everyOption() {
 	}
 }
 
-// maps copies options.
-func maps(m map[string]any) map[string]any {
-	c := make(map[string]any, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
+// viaShell is one hostile trial as the switch runs it: the script turns event
+// into its cmdline, which /bin/sh runs in the switch's working folder.
+func (h *hostile) viaShell(event []byte) result {
+	h.t.Helper()
+	out, _ := h.l.runScript(event)
+	line, _ := cmdline(h.t, out)
+	cmd := exec.Command("/bin/sh", "-c", line)
+	cmd.Dir = h.l.cwd
+	h.g.trials++
+	h.g.faults++
+	return runResult(h.t, cmd, nil)
 }
