@@ -48,6 +48,17 @@ func (g *gateway) config(t testing.TB) *option.Config {
 	return c
 }
 
+// anyKeys is a configuration whose key files hold keys no server knows: for
+// what happens before a request is signed, or without a server to sign for.
+func anyKeys(t testing.TB) *option.Config {
+	t.Helper()
+	dir := t.TempDir()
+	c := option.New()
+	c.S3AccessKeyFile = writeFile(t, dir, "a", "AK")
+	c.S3SecretKeyFile = writeFile(t, dir, "s", "SECRET")
+	return c
+}
+
 func writeFile(t testing.TB, dir, name, content string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
@@ -601,10 +612,7 @@ func TestWrongKeys(t *testing.T) {
 
 // TestUnreachable: nothing listens; that is a delivery problem, retried later.
 func TestUnreachable(t *testing.T) {
-	c := option.New()
-	dir := t.TempDir()
-	c.S3AccessKeyFile = writeFile(t, dir, "a", "AK")
-	c.S3SecretKeyFile = writeFile(t, dir, "s", "SECRET")
+	c := anyKeys(t)
 	addr := freeAddr(t)
 	d := open(t, "s3://bucket/p?tls=false&endpoint="+addr, c, nil)
 	err := save(t, d, snapshot.Record{Name: "a.json"}, []byte("{}"))
@@ -847,10 +855,7 @@ func TestCredentialSources(t *testing.T) {
 
 // TestParse checks target URLs before anything connects.
 func TestParse(t *testing.T) {
-	c := option.New()
-	dir := t.TempDir()
-	c.S3AccessKeyFile = writeFile(t, dir, "a", "AK")
-	c.S3SecretKeyFile = writeFile(t, dir, "s", "SECRET")
+	c := anyKeys(t)
 	for _, tc := range []struct{ target, bucket, prefix, endpoint, region string }{
 		{"s3://bucket", "bucket", "", DefaultEndpoint, ""},
 		{"s3://bucket/", "bucket", "", DefaultEndpoint, ""},
@@ -912,10 +917,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestLocation(t *testing.T) {
-	c := option.New()
-	dir := t.TempDir()
-	c.S3AccessKeyFile = writeFile(t, dir, "a", "AK")
-	c.S3SecretKeyFile = writeFile(t, dir, "s", "SECRET")
+	c := anyKeys(t)
 	for target, want := range map[string]string{
 		"s3://bkt/srl?endpoint=10.0.0.5:9000&tls=false": "s3://bkt/srl/leaf1/x.json?endpoint=10.0.0.5:9000&tls=false",
 		"s3://bkt":      "s3://bkt/leaf1/x.json",
