@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/user"
@@ -286,11 +287,12 @@ func capture(ctx context.Context, s *spool.Spool, c *option.Config, nw *network,
 	if err != nil {
 		return spool.Entry{}, fail.As(fail.Internal, fmt.Errorf("spool: %w", err))
 	}
-	if err := src.WriteConfig(ctx, w); err != nil {
+	host := snapshot.NewHostFinder()
+	if err := src.WriteConfig(ctx, io.MultiWriter(w, host)); err != nil {
 		w.Abort()
 		return spool.Entry{}, fail.As(fail.Source, err)
 	}
-	rec.Host = hostName(w, env)
+	rec.Host = hostName(host, env)
 	if rec.Name, err = snapshot.Name(c.Name, rec); err != nil {
 		w.Abort()
 		return spool.Entry{}, err
@@ -346,18 +348,14 @@ func fileSize(f *os.File) int64 {
 // hostName is system name host-name from the captured configuration, else the
 // OS host name: a configuration that is not JSON (a flat file source) is still
 // worth keeping.
-func hostName(w *spool.Writer, env Env) string {
-	f, err := os.Open(w.Path())
-	if err == nil {
-		defer f.Close()
-		var h string
-		if h, err = snapshot.HostName(f); err == nil && h != "" {
-			return h
-		}
+func hostName(found *snapshot.HostFinder, env Env) string {
+	h, err := found.Host()
+	if err == nil && h != "" {
+		return h
 	}
 	if err != nil {
 		env.logf("no host name in the configuration (%v); using the OS host name", err)
 	}
-	h, _ := os.Hostname()
+	h, _ = os.Hostname()
 	return h
 }

@@ -26,37 +26,68 @@ import (
 // name are held, and a key or host name longer than jsonscan.MaxCapture bytes
 // counts as absent. The value is returned as found: Name sanitises it.
 func HostName(r io.Reader) (string, error) {
-	f := &hostFinder{}
-	scan := &jsonscan.Scanner{Begin: f.begin, Text: f.text}
+	f := NewHostFinder()
 	buf := make([]byte, 64<<10)
-	for {
-		n, readErr := r.Read(buf)
-		_, err := scan.Write(buf[:n])
-		if err == errFound {
-			return f.host, nil
+	for !f.settled() {
+		n, err := r.Read(buf)
+		f.Write(buf[:n])
+		if err == io.EOF {
+			break
 		}
-		if scan.Done() {
-			// Whatever follows the configuration, even a syntax error, is
-			// none of the host name's business.
-			return "", nil
-		}
-		if err == nil && readErr != nil {
-			err = readErr
-			if readErr == io.EOF {
-				err = scan.End() // nil only for a number at the top: no configuration
-			}
-			if err == nil {
-				return "", nil
-			}
-		}
-		if err != nil {
-			var syntax *jsonscan.SyntaxError
-			if !errors.As(err, &syntax) {
-				syntax = &jsonscan.SyntaxError{Offset: scan.Offset(), Problem: err.Error()}
-			}
-			return "", fail.New(fail.Source, "reading the host name: the configuration is not valid JSON (%v); check the source's output", syntax)
+		if err != nil && f.err == nil {
+			f.err = &jsonscan.SyntaxError{Offset: f.scan.Offset(), Problem: err.Error()}
 		}
 	}
+	return f.Host()
+}
+
+// HostFinder is HostName for a configuration on its way elsewhere: written to
+// beside the spool file (io.MultiWriter), it finds the host name without a
+// second read. Write never fails, so the other writer is never cut short;
+// what follows the host name, or a syntax error, is passed over unread.
+type HostFinder struct {
+	find hostFinder
+	scan jsonscan.Scanner
+	err  error // errFound, or why the configuration is not JSON
+}
+
+// NewHostFinder returns a HostFinder at the start of a configuration.
+func NewHostFinder() *HostFinder {
+	f := &HostFinder{}
+	f.scan.Begin, f.scan.Text = f.find.begin, f.find.text
+	return f
+}
+
+// Write scans p for the host name and always accepts all of it.
+func (f *HostFinder) Write(p []byte) (int, error) {
+	if !f.settled() {
+		_, f.err = f.scan.Write(p)
+	}
+	return len(p), nil
+}
+
+// settled says whether the rest of the input can change nothing: the host name
+// is found, the configuration has ended, or it is not JSON.
+func (f *HostFinder) settled() bool { return f.err != nil || f.scan.Done() }
+
+// Host returns what HostName does for the bytes written so far, taken as the
+// whole configuration.
+func (f *HostFinder) Host() (string, error) {
+	switch {
+	case f.err == errFound:
+		return f.find.host, nil
+	case f.scan.Done(): // whatever follows the configuration is none of the host name's business
+		return "", nil
+	case f.err == nil:
+		if f.err = f.scan.End(); f.err == nil {
+			return "", nil // a number at the top: no configuration
+		}
+	}
+	var syntax *jsonscan.SyntaxError
+	if !errors.As(f.err, &syntax) {
+		syntax = &jsonscan.SyntaxError{Offset: f.scan.Offset(), Problem: f.err.Error()}
+	}
+	return "", fail.New(fail.Source, "reading the host name: the configuration is not valid JSON (%v); check the source's output", syntax)
 }
 
 // errFound stops the scan at the host name.
