@@ -226,22 +226,31 @@ func (s *Spool) TryLock() (unlock func(), ok bool, err error) {
 // Lock waits for the worker lock until ctx is done; it then fails with
 // fail.Busy.
 func (s *Spool) Lock(ctx context.Context) (unlock func(), err error) {
-	// flock cannot be interrupted by a context, so poll: a worker holds the
-	// lock for seconds, and a few milliseconds of delay do not matter.
-	wait := 5 * time.Millisecond
-	for {
+	// A worker holds the lock for seconds: polling every 200 ms at most costs
+	// little and delays little.
+	unlock, ok, err := s.pollLock(ctx, 5*time.Millisecond, 200*time.Millisecond, func() bool { return true })
+	if !ok && err == nil {
+		return nil, fail.New(fail.Busy, "spool %s is locked by another cfgsnap (%v); wait for it to finish or stop it", s.dir, ctx.Err())
+	}
+	return unlock, err
+}
+
+// pollLock tries the lock, then again after waits that double from first to
+// most, for as long as ctx lasts and keepTrying says so. flock cannot be
+// interrupted by a context, hence the polling.
+func (s *Spool) pollLock(ctx context.Context, first, most time.Duration, keepTrying func() bool) (unlock func(), ok bool, err error) {
+	for wait := first; ; wait = min(2*wait, most) {
 		unlock, ok, err := s.TryLock()
-		if err != nil || ok {
-			return unlock, err
+		if ok || err != nil || !keepTrying() {
+			return unlock, ok, err
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fail.New(fail.Busy, "spool %s is locked by another cfgsnap (%v); wait for it to finish or stop it", s.dir, ctx.Err())
+			return nil, false, nil
 		case <-t.C:
 		}
-		wait = min(2*wait, 200*time.Millisecond)
 	}
 }
 

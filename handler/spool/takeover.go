@@ -23,19 +23,7 @@ const takeOverWait = 5 * time.Second
 func (s *Spool) TakeOver(ctx context.Context) (unlock func(), ok bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, takeOverWait)
 	defer cancel()
-	wait := time.Millisecond
-	for {
-		unlock, ok, err := s.TryLock()
-		if ok || err != nil || !s.holderExiting() {
-			return unlock, ok, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, false, nil
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 50*time.Millisecond)
-	}
+	return s.pollLock(ctx, time.Millisecond, 50*time.Millisecond, s.holderExiting)
 }
 
 // holderExiting reports whether the process named in the lock file is gone or
