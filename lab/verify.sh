@@ -191,13 +191,6 @@ instance=$(state_of "/system/event-handler/instance[name=cfgsnap]")
 python3 - "$instance" "$last_change" "$errors_before" <<'PY' || fail "the event-handler instance state shows errors"
 import datetime, json, re, sys
 
-def plain(v):
-    if isinstance(v, dict):
-        return {k.split(":")[-1]: plain(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [plain(x) for x in v]
-    return v
-
 def when(s):
     # "2025-09-20T11:01:22.609Z", perhaps followed by " (8 minutes ago)" as the CLI shows it.
     m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z", s or "")
@@ -206,7 +199,7 @@ def when(s):
     t = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
     return t + datetime.timedelta(seconds=float("0" + (m.group(2) or "")))
 
-inst = plain(json.loads(sys.argv[1]))
+inst = json.loads(sys.argv[1])  # state_of has dropped the module prefixes
 commit = when(sys.argv[2])
 ok = True
 if inst.get("oper-state") != "up":
