@@ -444,6 +444,9 @@ func maxRSS(ps []proc) int64 {
 	return m
 }
 
+// p50 is the median wall time of ps.
+func p50(ps []proc) time.Duration { return percentile(walls(ps), 50) }
+
 func walls(ps []proc) []time.Duration {
 	out := make([]time.Duration, len(ps))
 	for i, p := range ps {

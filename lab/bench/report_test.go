@@ -117,7 +117,6 @@ func (l *lab) startup() []row {
 		ownRSS = append(ownRSS, l.measure(l.bin, "version"))
 		sshRSS = append(sshRSS, l.measure("ssh", "-V"))
 	}
-	p50 := func(ps []proc) time.Duration { return percentile(walls(ps), 50) }
 	return []row{
 		{"binary size: bin/cfgsnap (static, stripped; nothing else to install)", mib(st.Size()),
 			"OpenSSH ssh + the shared libraries it loads (ldd): " + mib(sshSize), ratio(st.Size(), sshSize)},
@@ -320,21 +319,20 @@ func (l *lab) big() []row {
 		sftps = append(sftps, l.measure(l.sftp(bigCfg.path, remote)...))
 		os.Remove(remote)
 	}
-	med := func(ps []proc) time.Duration { return percentile(walls(ps), 50) }
 	rate := func(d time.Duration) string {
 		return fmt.Sprintf("%s (%s/s)", dur(d), mib(int64(float64(bigCfg.size)/d.Seconds())))
 	}
 	size := mib(bigCfg.size)
 	rows := []row{
 		{fmt.Sprintf("%s config, `cfgsnap snapshot` to SFTP: wall (throughput), median of %d", size, bigRuns),
-			rate(med(own)), "OpenSSH scp: " + rate(med(scps)), ratio(med(own), med(scps))},
+			rate(p50(own)), "OpenSSH scp: " + rate(p50(scps)), ratio(p50(own), p50(scps))},
 		{fmt.Sprintf("%s config, `cfgsnap snapshot` to SFTP: wall (throughput)", size),
-			rate(med(own)), "OpenSSH sftp: " + rate(med(sftps)), ratio(med(own), med(sftps))},
+			rate(p50(own)), "OpenSSH sftp: " + rate(p50(sftps)), ratio(p50(own), p50(sftps))},
 	}
 	if len(delivered) == bigRuns {
 		d := percentile(delivered, 50)
 		rows = append(rows, row{fmt.Sprintf("%s config: of that, the SFTP delivery (as its --debug log times it)", size),
-			rate(d), "OpenSSH scp: " + rate(med(scps)), ratio(d, med(scps))})
+			rate(d), "OpenSSH scp: " + rate(p50(scps)), ratio(d, p50(scps))})
 	} else {
 		l.t.Logf("the --debug log timed %d of %d deliveries: no row for the delivery alone", len(delivered), bigRuns)
 	}
@@ -389,7 +387,6 @@ func (l *lab) git(g goBench) []row {
 	for i := range gitSnaps {
 		scps = append(scps, l.measure(l.nokiaSCP(cfgPath, filepath.Join(anchorDir, fmt.Sprintf("config-%d.json", i)))...))
 	}
-	p50 := func(ps []proc) time.Duration { return percentile(walls(ps), 50) }
 
 	rows := []row{
 		{fmt.Sprintf("git: `cfgsnap snapshot` over SSH, history of 1–%d commits, wall p50 of %d", gitSnaps, gitSnaps),
@@ -459,7 +456,6 @@ func (l *lab) gitHistory() []row {
 			l.t.Errorf("%s has %d commits after %d snapshots, want %d: not every snapshot committed", h.repo, got, histRuns+1, want)
 		}
 	}
-	p50 := func(ps []proc) time.Duration { return percentile(walls(ps), 50) }
 	anchor := hs[0]
 	var times, peaks []row
 	for _, h := range hs[1:] {
