@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,12 +88,7 @@ func (s *srCLI) run(ctx context.Context, command string, consume func(stdout io.
 	// If sr_cli leaves a child holding its pipes, Wait still returns soon after the
 	// kill that follows ctx's end.
 	cmd.WaitDelay = 2 * time.Second
-	// sr_cli needs no secret of ours: the JSON-RPC password stays in this process.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, PasswordEnv+"=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
+	cmd.Env = srCLIEnv(os.Environ())
 	stderr := &headBuffer{n: 4096}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
@@ -128,6 +124,27 @@ func (s *srCLI) run(ctx context.Context, command string, consume func(stdout io.
 		return fail.New(fail.Source, "%s -d %q failed (%v): %s: run it on the switch to see the whole message", s.bin, command, exit.ProcessState, msg)
 	}
 	return fail.New(fail.Source, "running %s -d %q: %v", s.bin, command, err)
+}
+
+// srCLIVars are the variables sr_cli gets from our environment, besides LC_*: where
+// programs are (PATH), the user it runs as and their CLI settings (HOME, USER,
+// LOGNAME), and how to print text and times (LANG, LC_*, TERM, TZ). An allow-list,
+// not a deny-list: our environment holds secrets (CFGSNAP_JSONRPC_PASSWORD,
+// CFGSNAP_GIT_PASSWORD, CFGSNAP_WEBHOOK_SECRET, AWS_*, an SSH agent's socket) and
+// whatever else the event handler or a shell left there, and sr_cli needs none of
+// it: it reads the switch as the user it runs as, without credentials.
+var srCLIVars = []string{"PATH", "HOME", "USER", "LOGNAME", "LANG", "TERM", "TZ"}
+
+// srCLIEnv is the part of environ that sr_cli may see.
+func srCLIEnv(environ []string) []string {
+	env := []string{} // not nil: a nil cmd.Env would pass on all of ours
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if slices.Contains(srCLIVars, name) || strings.HasPrefix(name, "LC_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 func (s *srCLI) timeout(ctx context.Context, command string) error {
