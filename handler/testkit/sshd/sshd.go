@@ -50,6 +50,10 @@ type Options struct {
 	// client prefers ECDSA, so this exposes clients that ignore which key types
 	// known_hosts holds (KnownHosts lists only the ed25519 key).
 	ECDSAHostKey bool
+	// HostCertificate has a CA of the test's own (HostCA) certify the ed25519 host
+	// key for Host with ssh-keygen -s, and the server present the certificate, as
+	// servers of sites with an SSH CA do.
+	HostCertificate bool
 	// Config holds more sshd_config lines, such as "ForceCommand internal-sftp"
 	// for an account limited to SFTP.
 	Config []string
@@ -64,6 +68,7 @@ type Server struct {
 	port      int
 	autoPort  bool
 	hostKey   ssh.PublicKey
+	hostCA    ssh.PublicKey
 	user      string
 	home      string
 	clientKey string
@@ -81,6 +86,9 @@ func New(t testing.TB, o Options) *Server {
 	testenv.NeedCommand(t, SSHDPath)
 	if !o.NoSFTP {
 		testenv.NeedCommand(t, SFTPServerPath)
+	}
+	if o.HostCertificate {
+		testenv.NeedCommand(t, "ssh-keygen")
 	}
 	if len(o.Wrap) > 0 {
 		testenv.NeedCommand(t, o.Wrap[0])
@@ -108,6 +116,15 @@ func New(t testing.TB, o Options) *Server {
 			t.Fatalf("sshd: %v", err)
 		}
 		s.writeKey("host_ecdsa", k)
+	}
+	if o.HostCertificate {
+		s.hostCA = s.writeKey("host_ca", newEd25519(t))
+		// Writes host_ed25519-cert.pub; with no -V the certificate never expires.
+		out, err := exec.Command("ssh-keygen", "-q", "-s", filepath.Join(s.dir, "host_ca"), "-h",
+			"-I", "cfgsnap-test-host", "-n", s.host, filepath.Join(s.dir, "host_ed25519.pub")).CombinedOutput()
+		if err != nil {
+			t.Fatalf("sshd: signing the host key: %v: %s", err, bytes.TrimSpace(out))
+		}
 	}
 	s.clientKey = filepath.Join(s.dir, "id_ed25519")
 	clientPub := s.writeKey("id_ed25519", newEd25519(t))
@@ -160,6 +177,9 @@ func (s *Server) KnownHosts() string { return s.known }
 
 // HostKey is the server's public host key.
 func (s *Server) HostKey() ssh.PublicKey { return s.hostKey }
+
+// HostCA is the public key of the CA that certified the host key (Options.HostCertificate), or nil.
+func (s *Server) HostCA() ssh.PublicKey { return s.hostCA }
 
 // Fingerprint is the host key's fingerprint as ssh-keygen -lf prints it (SHA256:...).
 func (s *Server) Fingerprint() string { return ssh.FingerprintSHA256(s.hostKey) }
@@ -268,6 +288,9 @@ func (s *Server) config() (string, error) {
 	fmt.Fprintf(&b, "HostKey %s\n", filepath.Join(s.dir, "host_ed25519"))
 	if s.opts.ECDSAHostKey {
 		fmt.Fprintf(&b, "HostKey %s\n", filepath.Join(s.dir, "host_ecdsa"))
+	}
+	if s.opts.HostCertificate {
+		fmt.Fprintf(&b, "HostCertificate %s\n", filepath.Join(s.dir, "host_ed25519-cert.pub"))
 	}
 	fmt.Fprintf(&b, "AuthorizedKeysFile %s\n", filepath.Join(s.dir, "authorized_keys"))
 	b.WriteString("PidFile none\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n")
