@@ -287,17 +287,32 @@ func newVerifier(c Config) (*verifier, error) {
 	}
 	var ke *knownhosts.KeyError
 	if errors.As(db(c.Addr, &net.TCPAddr{IP: net.IPv4zero}, probeKey), &ke) && len(ke.Want) > 0 {
-		// Certificates signed by a @cert-authority line stay acceptable.
-		v.algorithms = certOrder()
+		v.algorithms = nil
+		add := func(a string) {
+			if !slices.Contains(v.algorithms, a) {
+				v.algorithms = append(v.algorithms, a)
+			}
+		}
+		// Ask for the listed types first, certified or plain: a certificate over a
+		// listed key passes as that key (see verifyCert), one over another key only
+		// by a @cert-authority line.
 		for _, k := range ke.Want {
 			if !slices.Contains(v.listed, k.Key.Type()) {
 				v.listed = append(v.listed, k.Key.Type())
 			}
-			for _, a := range algorithmsFor(k.Key.Type()) {
-				if !slices.Contains(v.algorithms, a) {
-					v.algorithms = append(v.algorithms, a)
+			plain := algorithmsFor(k.Key.Type())
+			for _, a := range plain {
+				if ca, ok := certAlgorithm[a]; ok {
+					add(ca)
 				}
 			}
+			for _, a := range plain {
+				add(a)
+			}
+		}
+		// Certificates over other keys stay acceptable from a @cert-authority line.
+		for _, a := range certOrder() {
+			add(a)
 		}
 	}
 	return v, nil
@@ -329,6 +344,44 @@ func (v *verifier) verify(remote net.Addr, key ssh.PublicKey) error {
 		return fail.New(fail.Trust, "known_hosts file %s does not exist, so the host key of %s cannot be checked: it presented %s %s; after checking that fingerprint on the server (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), add it with: %s >> %s, or set option host-key %s",
 			c.KnownHosts, c.Addr, key.Type(), fp, keyscan(c.Addr), c.KnownHosts, fp)
 	}
+	if cert, ok := key.(*ssh.Certificate); ok {
+		return v.verifyCert(remote, cert)
+	}
+	return v.verifyKnown(remote, key)
+}
+
+// verifyCert checks a host certificate as OpenSSH does: against the
+// @cert-authority lines for the host, and failing that, the key it certifies
+// against the plain lines, so that a server which gained a certificate still
+// matches the line ssh-keyscan wrote for it. The handshake proved that the server
+// holds that key, so the certificate adds nothing to a key listed plainly.
+func (v *verifier) verifyCert(remote net.Addr, cert *ssh.Certificate) error {
+	c := v.c
+	certErr := v.db(c.Addr, remote, cert)
+	if certErr == nil {
+		return nil
+	}
+	// A revoked CA vouches for nothing, not even a key listed plainly (as in OpenSSH).
+	var re *knownhosts.RevokedError
+	if errors.As(v.db(c.Addr, remote, cert.SignatureKey), &re) {
+		return fail.New(fail.Trust, "SSH server %s presented a host certificate signed by CA %s %s, which %s:%d revokes: do not trust this server",
+			c.Addr, cert.SignatureKey.Type(), ssh.FingerprintSHA256(cert.SignatureKey), re.Revoked.Filename, re.Revoked.Line)
+	}
+	err := v.verifyKnown(remote, cert.Key)
+	// Without a @cert-authority line for the host (x/crypto says so only in
+	// words), the key's own verdict and message are the whole answer.
+	if err == nil || strings.Contains(certErr.Error(), "no authorities for hostname") {
+		return err
+	}
+	// A @cert-authority line trusts the signer but the certificate is not valid
+	// for this host (expired, or another host's): that is what to fix.
+	return fail.New(fail.Trust, "checking the SSH host key of %s against %s: %v", c.Addr, c.KnownHosts, certErr)
+}
+
+// verifyKnown checks a plain host key against known_hosts.
+func (v *verifier) verifyKnown(remote net.Addr, key ssh.PublicKey) error {
+	c := v.c
+	fp := ssh.FingerprintSHA256(key)
 	err := v.db(c.Addr, remote, key)
 	var ke *knownhosts.KeyError
 	var re *knownhosts.RevokedError
@@ -366,8 +419,24 @@ func plainOrder() []string {
 // certOrder is OpenSSH's preference among host certificates, which it asks for
 // before plain keys.
 func certOrder() []string {
-	return []string{ssh.CertAlgoED25519v01, ssh.CertAlgoECDSA256v01, ssh.CertAlgoECDSA384v01, ssh.CertAlgoECDSA521v01,
-		ssh.CertAlgoRSASHA512v01, ssh.CertAlgoRSASHA256v01}
+	var out []string
+	for _, a := range plainOrder() {
+		if ca, ok := certAlgorithm[a]; ok {
+			out = append(out, ca)
+		}
+	}
+	return out
+}
+
+// certAlgorithm maps a host key algorithm to that of certificates over such keys
+// (none for SHA-1 RSA, which OpenSSH no longer asks for).
+var certAlgorithm = map[string]string{
+	ssh.KeyAlgoED25519:   ssh.CertAlgoED25519v01,
+	ssh.KeyAlgoECDSA256:  ssh.CertAlgoECDSA256v01,
+	ssh.KeyAlgoECDSA384:  ssh.CertAlgoECDSA384v01,
+	ssh.KeyAlgoECDSA521:  ssh.CertAlgoECDSA521v01,
+	ssh.KeyAlgoRSASHA512: ssh.CertAlgoRSASHA512v01,
+	ssh.KeyAlgoRSASHA256: ssh.CertAlgoRSASHA256v01,
 }
 
 // algorithmsFor lists the signature algorithms a host key of type t can sign with.
