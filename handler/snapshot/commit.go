@@ -13,3 +13,14 @@ type Commit struct {
 	Started  time.Time `json:"started,omitzero"`
 	Ended    time.Time `json:"ended,omitzero"`
 }
+
+// A Mark is where a switch's captured history stands: the newest commit a
+// snapshot holds, and the last-change it was named for. The next snapshot holds
+// the complete commits after Commit.
+type Mark struct {
+	Commit int64 `json:"commit,omitempty"` // 0: no commit known
+	// Started tells Commit from the commit of the same id after a reboot:
+	// SR Linux numbers commits from 1 again at boot.
+	Started    time.Time `json:"started,omitzero"`
+	LastChange time.Time `json:"last_change,omitzero"`
+}

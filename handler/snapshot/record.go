@@ -11,17 +11,22 @@ import (
 // file name. Field values are stored as received; only Name sanitises them.
 type Record struct {
 	Host       string    `json:"host"`
-	LastChange time.Time `json:"last_change,omitzero"` // system configuration last-change of the event
+	LastChange time.Time `json:"last_change,omitzero"` // system configuration last-change after its newest commit
 	User       string    `json:"user"`                 // who made the change (newest commit's username)
 	Comment    string    `json:"comment,omitempty"`    // commit comment, or the comment of a manual snapshot
-	Commits    []Commit  `json:"commits,omitempty"`    // the commits this snapshot covers
-	Manual     bool      `json:"manual"`               // taken on request rather than by an event
-	Taken      time.Time `json:"taken"`                // when cfgsnap read the configuration
-	Name       string    `json:"name"`                 // file name below each target, from Name
-	Size       int64     `json:"size"`                 // bytes of the configuration
-	SHA256     string    `json:"sha256"`               // lower-case hex digest of the configuration
-	Changes    *Changes  `json:"changes,omitempty"`    // what changed since this switch's previous snapshot; nil: unknown
-	Stored     []string  `json:"stored,omitempty"`     // where the snapshot already is, for notifications
+	Commits    []Commit  `json:"commits,omitempty"`    // every commit whose change it holds since the previous snapshot, oldest first
+	// Unsettled marks a snapshot whose read never settled: the switch kept
+	// committing while it was read, so it holds Commits and perhaps some of
+	// Possibly, and is named for the newest commit that completed before the read.
+	Unsettled bool      `json:"unsettled,omitempty"`
+	Possibly  []Commit  `json:"possibly_included,omitempty"` // commits that ran or completed during an unsettled read
+	Manual    bool      `json:"manual"`                      // taken on request rather than by an event
+	Taken     time.Time `json:"taken"`                       // when cfgsnap read the configuration
+	Name      string    `json:"name"`                        // file name below each target, from Name
+	Size      int64     `json:"size"`                        // bytes of the configuration
+	SHA256    string    `json:"sha256"`                      // lower-case hex digest of the configuration
+	Changes   *Changes  `json:"changes,omitempty"`           // what changed since this switch's previous snapshot; nil: unknown
+	Stored    []string  `json:"stored,omitempty"`            // where the snapshot already is, for notifications
 }
 
 // Changes counts what changed between two snapshots of one switch, by leaf path

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -88,6 +89,23 @@ func (w *Writer) Write(p []byte) (int, error) {
 		return n, w.err
 	}
 	return n, nil
+}
+
+// Reset drops what was written so far, so that the snapshot can be read again
+// from the start: a read that the switch's commits overtook is not kept.
+func (w *Writer) Reset() error {
+	if w.done == nil {
+		return fail.New(fail.Internal, "spool: reset of a snapshot already committed or aborted")
+	}
+	if err := w.f.Truncate(0); err != nil {
+		return osErr(err, "starting the snapshot again")
+	}
+	if _, err := w.f.Seek(0, io.SeekStart); err != nil {
+		return osErr(err, "starting the snapshot again")
+	}
+	w.hash.Reset()
+	w.n, w.err = 0, nil
+	return nil
 }
 
 // Path returns the file the snapshot is being written to, until Commit or Abort.

@@ -11,7 +11,8 @@
 //	lock           held by the one worker that captures and delivers (0600)
 //	write.lock     held shared by every write in progress, see below (0600)
 //	status         the last run's one-line report (0600)
-//	captured       the last-change of the newest configuration captured (0600)
+//	captured       where the captured history stands: the newest commit and
+//	               last-change a snapshot holds (0600)
 //	pending        the number of undelivered snapshots (0644: the event-handler
 //	               script, which does not run as root, reads it to decide on retries)
 //
@@ -34,6 +35,7 @@ package spool
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -46,6 +48,7 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 )
 
 // Names inside the spool folder.
@@ -322,33 +325,42 @@ func (s *Spool) Status() (string, error) {
 	return strings.TrimRight(string(b), "\n"), nil
 }
 
-// SetCaptured records the last-change of the newest configuration captured,
-// so that a later event with the same last-change (a retry, a reload, the
-// event handler starting) can be recognised as bringing nothing new.
-func (s *Spool) SetCaptured(lastChange time.Time) error {
+// SetCaptured records where the captured history stands, so that a later
+// event (a retry, a reload, the event handler starting, or a commit that an
+// earlier snapshot already holds) can be recognised as bringing nothing new.
+func (s *Spool) SetCaptured(m snapshot.Mark) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fail.New(fail.Internal, "spool: encoding the captured mark: %w", err)
+	}
 	done, err := s.writing()
 	if err != nil {
 		return err
 	}
 	defer done()
-	return writeAtomic(s.dir, capturedFile, []byte(lastChange.UTC().Format(time.RFC3339Nano)+"\n"), 0o600)
+	return writeAtomic(s.dir, capturedFile, append(b, '\n'), 0o600)
 }
 
-// Captured returns what SetCaptured recorded last, or the zero time if nothing was.
-func (s *Spool) Captured() (time.Time, error) {
+// Captured returns what SetCaptured recorded last, or the zero Mark if nothing
+// was. A file from before commits were tracked holds the last-change alone.
+func (s *Spool) Captured() (snapshot.Mark, error) {
 	p := filepath.Join(s.dir, capturedFile)
 	b, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return time.Time{}, nil
+		return snapshot.Mark{}, nil
 	}
 	if err != nil {
-		return time.Time{}, osErr(err, "reading the last captured change")
+		return snapshot.Mark{}, osErr(err, "reading the last captured change")
 	}
-	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b)))
-	if err != nil {
-		return time.Time{}, fail.New(fail.Internal, "spool: %s is damaged (%v); remove it", p, err)
+	var m snapshot.Mark
+	if err := json.Unmarshal(b, &m); err != nil {
+		t, terr := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b)))
+		if terr != nil {
+			return snapshot.Mark{}, fail.New(fail.Internal, "spool: %s is damaged (%v); remove it", p, err)
+		}
+		m.LastChange = t
 	}
-	return t, nil
+	return m, nil
 }
 
 // writeAtomic replaces dir/name with data, so that a reader (or a reboot)

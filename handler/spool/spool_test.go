@@ -683,16 +683,22 @@ func TestTakeOver(t *testing.T) {
 func TestCaptured(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := openSpool(t, dir, 10, 1<<20)
-	if c, err := s.Captured(); !c.IsZero() || err != nil {
-		t.Errorf("Captured before any capture: %v, %v; want zero", c, err)
+	if m, err := s.Captured(); m != (snapshot.Mark{}) || err != nil {
+		t.Errorf("Captured before any capture: %+v, %v; want zero", m, err)
 	}
 	lc := time.Date(2025, 9, 20, 13, 2, 8, 456e6, time.FixedZone("CEST", 2*3600))
-	if err := s.SetCaptured(lc); err != nil {
+	want := snapshot.Mark{Commit: 42, Started: lc.Add(-time.Second), LastChange: lc}
+	if err := s.SetCaptured(want); err != nil {
 		t.Fatal(err)
 	}
 	s2, _ := openSpool(t, dir, 10, 1<<20)
-	if c, err := s2.Captured(); !c.Equal(lc) || err != nil {
-		t.Errorf("Captured in the next run: %v, %v; want %v", c, err, lc)
+	if m, err := s2.Captured(); m.Commit != 42 || !m.Started.Equal(want.Started) || !m.LastChange.Equal(lc) || err != nil {
+		t.Errorf("Captured in the next run: %+v, %v; want %+v", m, err, want)
+	}
+	// A spool written before commits were tracked holds the last-change alone.
+	os.WriteFile(filepath.Join(dir, "captured"), []byte("2025-09-20T11:02:08.456Z\n"), 0o600)
+	if m, err := s2.Captured(); m.Commit != 0 || !m.LastChange.Equal(lc) || err != nil {
+		t.Errorf("Captured from an older spool: %+v, %v; want last-change %v and no commit", m, err, lc)
 	}
 	os.WriteFile(filepath.Join(dir, "captured"), []byte("yesterday"), 0o600)
 	if _, err := s2.Captured(); err == nil || !strings.Contains(err.Error(), "remove it") {
