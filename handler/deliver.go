@@ -16,8 +16,9 @@ import (
 
 // report is what one run did, for its one line.
 type report struct {
-	captured   *spool.Entry
-	skipped    bool // the event's last-change was captured already
+	captured   *spool.Entry // the newest snapshot captured
+	captures   int          // snapshots captured this run; worker.log has a line for each
+	skipped    bool         // the events brought no commit that was not captured already
 	captureErr error
 	targets    []string          // in the order tried
 	delivered  map[string]int    // target -> snapshots delivered this run
@@ -118,6 +119,8 @@ func (r report) line() string {
 	switch {
 	case r.captureErr != nil:
 		parts = append(parts, "capture FAILED: "+r.captureErr.Error())
+	case r.captures > 1:
+		parts = append(parts, fmt.Sprintf("captured %d snapshots, the newest %s", r.captures, describe(r.captured.Record)))
 	case r.captured != nil:
 		parts = append(parts, "captured "+describe(r.captured.Record))
 	case r.skipped:
@@ -134,27 +137,47 @@ func (r report) line() string {
 	return strings.ReplaceAll(strings.Join(parts, "; "), "\n", " ")
 }
 
-// describe names a snapshot and who made it: every commit coalesced into it.
+// describe names a snapshot and who made it: every commit it holds, and, for a
+// read that never settled, the commits it may also hold.
 func describe(rec snapshot.Record) string {
-	switch {
-	case rec.Manual:
-		return fmt.Sprintf("%s (manual, by %s)", rec.Name, shownUser(rec.User))
-	case len(rec.Commits) == 0:
-		return fmt.Sprintf("%s (by %s)", rec.Name, shownUser(rec.User))
+	var says []string
+	if rec.Manual {
+		says = append(says, "manual, by "+shownUser(rec.User))
+	} else if len(rec.Commits) == 0 {
+		says = append(says, "by "+shownUser(rec.User))
 	}
+	if cs := commitList(rec.Commits); cs != "" {
+		says = append(says, cs)
+	}
+	if rec.Unsettled {
+		says = append(says, "unsettled, possibly also "+orNone(commitList(rec.Possibly)))
+	}
+	if rec.Changes != nil && len(rec.Commits) > 0 {
+		says = append(says, fmt.Sprintf("%d added, %d removed, %d changed", rec.Changes.Added, rec.Changes.Removed, rec.Changes.Changed))
+	}
+	return fmt.Sprintf("%s (%s)", rec.Name, strings.Join(says, "; "))
+}
+
+// commitList is "commit 42 by alice" or "commits 42 by alice, 43 by bob".
+func commitList(commits []snapshot.Commit) string {
 	var cs []string
-	for _, c := range rec.Commits {
+	for _, c := range commits {
 		cs = append(cs, fmt.Sprintf("%d by %s", c.ID, shownUser(c.Username)))
 	}
-	word := "commit"
-	if len(cs) > 1 {
-		word = "commits"
+	switch len(cs) {
+	case 0:
+		return ""
+	case 1:
+		return "commit " + cs[0]
 	}
-	changed := ""
-	if rec.Changes != nil {
-		changed = "; " + fmt.Sprintf("%d added, %d removed, %d changed", rec.Changes.Added, rec.Changes.Removed, rec.Changes.Changed)
+	return "commits " + strings.Join(cs, ", ")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
 	}
-	return fmt.Sprintf("%s (%s %s%s)", rec.Name, word, strings.Join(cs, ", "), changed)
+	return s
 }
 
 // maxReportUser bounds a user name in the report, where anyone who can commit

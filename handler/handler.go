@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +40,8 @@ type Env struct {
 	Flags []string
 	// Worker starts the detached worker for Handle; nil means StartWorker.
 	Worker func(c *option.Config, flags []string) error
+
+	isWorker bool // Logf writes to the spool's worker.log already
 }
 
 func (e Env) now() time.Time {
@@ -52,6 +55,33 @@ func (e Env) logf(format string, args ...any) {
 	if e.Logf != nil {
 		e.Logf(format, args...)
 	}
+}
+
+// audit records line, one per snapshot captured, in the spool's worker.log:
+// whoever captured it, the worker or a run by hand. A log that cannot be
+// written loses the line, never the snapshot.
+func (e Env) audit(spoolDir, line string) {
+	e.logf("%s", line)
+	if e.isWorker {
+		return
+	}
+	f, err := openLog(spoolDir)
+	if err != nil {
+		e.logf("writing %s: %v", WorkerLog, err)
+		return
+	}
+	defer f.Close()
+	log.New(f, "", log.LstdFlags|log.LUTC).Print(line)
+}
+
+// openLog opens the spool's worker.log for appending, cut back to nothing when
+// it passes maxLog.
+func openLog(spoolDir string) (*os.File, error) {
+	p := filepath.Join(spoolDir, WorkerLog)
+	if st, err := os.Stat(p); err == nil && st.Size() > maxLog {
+		os.Truncate(p, 0)
+	}
+	return os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 }
 
 // WorkerLog is the worker's log file in the spool folder. It is cut back to
@@ -132,15 +162,11 @@ func StartWorker(c *option.Config, flags []string) error {
 	if err != nil {
 		return err
 	}
-	logPath := filepath.Join(c.SpoolDir, WorkerLog)
-	if st, err := os.Stat(logPath); err == nil && st.Size() > maxLog {
-		os.Truncate(logPath, 0)
-	}
-	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	logFile, err := openLog(c.SpoolDir)
 	if err != nil {
 		return err
 	}
-	defer log.Close()
+	defer logFile.Close()
 	args := append([]string{"work"}, flags...)
 	// The worker must find this spool, bounded as the event said, before it reads
 	// any event.
@@ -148,7 +174,7 @@ func StartWorker(c *option.Config, flags []string) error {
 		"--spool-max-count", fmt.Sprint(c.SpoolMaxCount),
 		"--spool-max-bytes", fmt.Sprint(c.SpoolMaxBytes))
 	cmd := exec.Command(self, args...)
-	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/user"
+	"strings"
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/diff"
@@ -28,6 +29,7 @@ import (
 // base holds the options given on the command line; each queued event's options
 // are applied over a copy of it.
 func Work(ctx context.Context, base *option.Config, env Env) error {
+	env.isWorker = true // its log is worker.log
 	s, err := openSpool(base, env)
 	if err != nil {
 		return err
@@ -101,18 +103,17 @@ func Snapshot(ctx context.Context, c *option.Config, env Env) (string, error) {
 	defer unlock()
 	nw := openNet(c)
 	defer nw.close()
-	now := env.now()
-	e, err := capture(ctx, s, c, nw, env, []time.Time{now}, &snapshot.Record{
-		Manual: true, User: invokingUser(), Comment: c.Comment,
+	e, err := capture(ctx, s, c, nw, env, nil, &snapshot.Record{
+		User: invokingUser(), Comment: c.Comment, LastChange: env.now(),
 	})
 	if err != nil {
 		return "", err
 	}
 	r := deliver(ctx, s, c, nw, env)
-	r.captured = &e
+	r.captured, r.captures = e, 1
 	line := r.line()
 	s.SetStatus(line)
-	return line, r.errFor(e)
+	return line, r.errFor(*e)
 }
 
 // lockSpool opens the spool and waits for the running worker, if any: runs by
@@ -129,8 +130,10 @@ func lockSpool(ctx context.Context, c *option.Config, env Env) (*spool.Spool, fu
 	return s, unlock, nil
 }
 
-// drain turns the queued events into one snapshot and delivers all that is
-// pending. It runs under the spool's lock.
+// drain captures what the queued events announce and delivers all that is
+// pending. It runs under the spool's lock. The switch's commit list, not the
+// events, says what is new: an event whose commit an earlier snapshot holds is
+// consumed without a capture.
 func drain(ctx context.Context, s *spool.Spool, base *option.Config, env Env) (report, error) {
 	c := base
 	var r report
@@ -150,22 +153,27 @@ func drain(ctx context.Context, s *spool.Spool, base *option.Config, env Env) (r
 			nw = openNet(c)
 		}
 		if len(lastChanges) > 0 {
-			newest := latest(lastChanges)
-			seen, _ := s.Captured()
-			if newest.Equal(seen) {
-				// A reinvocation (retry) or reload: same configuration, nothing new to capture.
+			// Events queued during the read may name its newest commit's last-change.
+			queued := func() []time.Time {
+				if jobs, err := s.Jobs(); err == nil {
+					lcs, _ := readJobs(jobs, base, Env{})
+					return append(lcs, lastChanges...)
+				}
+				return lastChanges
+			}
+			e, err := capture(ctx, s, c, nw, env, queued, nil)
+			switch {
+			case err != nil:
+				// Keep the events: the next run tries the capture again.
+				r.captureErr = err
+			case e == nil:
 				r.skipped = true
-			} else {
-				e, err := capture(ctx, s, c, nw, env, lastChanges, nil)
-				if err != nil {
-					// Keep the events: the next run tries the capture again.
-					r.captureErr = err
-					break
-				}
-				r.captured = &e
-				if err := s.SetCaptured(newest); err != nil {
-					env.logf("recording the captured last-change: %v", err)
-				}
+			default:
+				r.captured = e
+				r.captures++
+			}
+			if err != nil {
+				break
 			}
 		}
 		if err := s.RemoveJobs(jobs); err != nil {
@@ -176,7 +184,7 @@ func drain(ctx context.Context, s *spool.Spool, base *option.Config, env Env) (r
 		nw = openNet(c)
 	}
 	d := deliver(ctx, s, c, nw, env)
-	d.captured, d.skipped, d.captureErr = r.captured, r.skipped, r.captureErr
+	d.captured, d.captures, d.skipped, d.captureErr = r.captured, r.captures, r.skipped, r.captureErr
 	return d, nil
 }
 
@@ -207,16 +215,6 @@ func cloneConfig(c *option.Config) *option.Config {
 	cp.Targets = append([]string(nil), c.Targets...)
 	cp.Identities = append([]string(nil), c.Identities...)
 	return &cp
-}
-
-func latest(ts []time.Time) time.Time {
-	var l time.Time
-	for _, t := range ts {
-		if t.After(l) {
-			l = t
-		}
-	}
-	return l
 }
 
 // invokingUser names who ran a manual snapshot: the user behind sudo, if any.
@@ -260,52 +258,121 @@ func (n *network) close() {
 	}
 }
 
-// capture reads the configuration and the commits behind lastChanges into a new
-// spool entry. For a manual snapshot, manual carries the user and comment.
+// capture reads the configuration and the commits it holds into a new spool
+// entry, and moves the spool's mark past them. It returns nil when no commit
+// completed since the last capture (a reload, a retry, an event whose commit an
+// earlier snapshot holds). For a manual snapshot, manual carries the user, the
+// comment and the time; lastChanges is then nil.
 func capture(ctx context.Context, s *spool.Spool, c *option.Config, nw *network, env Env,
-	lastChanges []time.Time, manual *snapshot.Record) (spool.Entry, error) {
+	lastChanges func() []time.Time, manual *snapshot.Record) (*spool.Entry, error) {
 	src, err := source.Open(c, nw.dial)
 	if err != nil {
-		return spool.Entry{}, err
+		return nil, err
 	}
-	rec := snapshot.Record{LastChange: latest(lastChanges), Taken: env.now()}
-	if manual != nil {
-		rec.Manual, rec.User, rec.Comment = true, manual.User, manual.Comment
-	} else {
-		// Attribute waits for the commit to complete, so it comes before the read.
-		commits, err := source.Attribute(ctx, src, lastChanges, c.CommitWait)
-		if err != nil {
-			// Who committed is worth less than the configuration itself.
-			env.logf("commit list unavailable, user unknown: %v", err)
-		}
-		rec.Commits = commits
-		if n := len(commits); n > 0 {
-			rec.User, rec.Comment = commits[n-1].Username, commits[n-1].Comment
-		}
+	mark, err := s.Captured()
+	if err != nil {
+		env.logf("%v; capturing as if nothing was captured before", err)
 	}
 	w, err := s.Create()
 	if err != nil {
-		return spool.Entry{}, fail.As(fail.Internal, fmt.Errorf("spool: %w", err))
+		return nil, fail.As(fail.Internal, fmt.Errorf("spool: %w", err))
 	}
-	host := snapshot.NewHostFinder()
-	if err := src.WriteConfig(ctx, io.MultiWriter(w, host)); err != nil {
-		w.Abort()
-		return spool.Entry{}, fail.As(fail.Source, err)
+	defer w.Abort() // after Commit, it does nothing
+	sink := newConfigSink(w)
+	rd, err := source.Read(ctx, src, source.Request{
+		Since: mark, LastChanges: lastChanges, Manual: manual != nil, Budget: c.CommitWait,
+	}, sink)
+	switch {
+	case err != nil:
+		return nil, fail.As(fail.Source, err)
+	case rd.Unchanged:
+		return nil, nil
+	case rd.NoList != nil:
+		// Who committed is worth less than the configuration itself.
+		env.logf("commit list unavailable, user unknown: %v", rd.NoList)
 	}
-	rec.Host = hostName(host, env)
+	rec := snapshot.Record{LastChange: rd.LastChange, Taken: env.now(),
+		Commits: rd.Commits, Unsettled: rd.Unsettled, Possibly: rd.Possibly}
+	if manual != nil {
+		rec.Manual, rec.User, rec.Comment, rec.LastChange = true, manual.User, manual.Comment, manual.LastChange
+	} else if n := len(rd.Commits); n > 0 {
+		rec.User, rec.Comment = rd.Commits[n-1].Username, rd.Commits[n-1].Comment
+	}
+	rec.Host = hostName(sink.host, env)
 	if rec.Name, err = snapshot.Name(c.Name, rec); err != nil {
-		w.Abort()
-		return spool.Entry{}, err
+		return nil, err
 	}
 	rec.Changes = changes(s, w, env)
 	e, err := w.Commit(rec, c.Targets)
 	if err != nil {
-		return e, err
+		return nil, err
+	}
+	env.audit(s.Dir(), "captured "+audit(e.Record))
+	if err := s.SetCaptured(rd.Mark); err != nil {
+		env.logf("recording what was captured (the next run may capture it again): %v", err)
 	}
 	if err := s.KeepAsPrevious(e); err != nil {
 		env.logf("the next snapshot's change summary will be unknown: %v", err)
 	}
-	return e, nil
+	return &e, nil
+}
+
+// configSink is where a configuration goes as it is read: the spool, and the
+// host-name finder beside it. A read that commits overtook starts both again.
+type configSink struct {
+	io.Writer
+	spooled *spool.Writer
+	host    *snapshot.HostFinder
+}
+
+func newConfigSink(w *spool.Writer) *configSink {
+	s := &configSink{spooled: w}
+	s.start()
+	return s
+}
+
+func (s *configSink) start() {
+	s.host = snapshot.NewHostFinder()
+	s.Writer = io.MultiWriter(s.spooled, s.host)
+}
+
+func (s *configSink) Reset() error {
+	if err := s.spooled.Reset(); err != nil {
+		return err
+	}
+	s.start()
+	return nil
+}
+
+// audit is a snapshot's line in worker.log: its name, its hash and every
+// commit it holds, with user and comment quoted so that the line stays one.
+func audit(rec snapshot.Record) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (sha256 %s, %d bytes", rec.Name, rec.SHA256, rec.Size)
+	if rec.Manual {
+		fmt.Fprintf(&b, ", manual by %q", rec.User)
+		if rec.Comment != "" {
+			fmt.Fprintf(&b, ": %q", rec.Comment)
+		}
+	}
+	b.WriteString("): ")
+	b.WriteString(auditCommits(rec.Commits, "no commit"))
+	if rec.Unsettled {
+		b.WriteString("; unsettled, possibly also: ")
+		b.WriteString(auditCommits(rec.Possibly, "none listed"))
+	}
+	return b.String()
+}
+
+func auditCommits(cs []snapshot.Commit, none string) string {
+	if len(cs) == 0 {
+		return none
+	}
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = fmt.Sprintf("commit %d by %q at %s %q", c.ID, c.Username, c.Started.UTC().Format("2006-01-02T15:04:05.000Z"), c.Comment)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // maxCompare bounds the configurations that get a change summary: comparing

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -86,30 +87,53 @@ func newJSONRPC(c *option.Config, dial func(ctx context.Context, network, addr s
 // two spaces and ending in a newline: the server sends one long line, and a
 // snapshot is read through diffs, which need one value per line.
 func (j *jsonRPC) WriteConfig(ctx context.Context, w io.Writer) error {
-	return j.get(ctx, "/", "running", 0, func(dec *json.Decoder) error {
-		writeErr, badJSON := writeIndented(w, dec)
-		if writeErr != nil {
-			return passErr{writeErr}
-		}
-		return badJSON
-	})
+	return j.get(ctx, []rpcCommand{configCommand}, 0, j.config(w))
 }
 
 // Commits gets "/system/configuration/commit" from the state datastore.
 func (j *jsonRPC) Commits(ctx context.Context) ([]snapshot.Commit, error) {
 	var commits []snapshot.Commit
-	err := j.get(ctx, "/system/configuration/commit", "state", maxCommitList, func(dec *json.Decoder) error {
+	err := j.get(ctx, []rpcCommand{commitsCommand}, maxCommitList, j.commits(&commits))
+	return commits, err
+}
+
+// bracket gets the commit list, the configuration and the commit list again in
+// one request: the server answers the commands in order, so the configuration
+// lies between the two lists, with no connection set-up in between.
+func (j *jsonRPC) bracket(ctx context.Context, w io.Writer) (before, after []snapshot.Commit, err error) {
+	err = j.get(ctx, []rpcCommand{commitsCommand, configCommand, commitsCommand}, 0,
+		j.commits(&before), j.config(w), j.commits(&after))
+	return before, after, err
+}
+
+var (
+	configCommand  = rpcCommand{Path: "/", Datastore: "running"}
+	commitsCommand = rpcCommand{Path: "/system/configuration/commit", Datastore: "state"}
+)
+
+func (j *jsonRPC) config(w io.Writer) func(*json.Decoder) error {
+	return func(dec *json.Decoder) error {
+		writeErr, badJSON := writeIndented(w, dec)
+		if writeErr != nil {
+			return passErr{writeErr}
+		}
+		return badJSON
+	}
+}
+
+func (j *jsonRPC) commits(out *[]snapshot.Commit) func(*json.Decoder) error {
+	return func(dec *json.Decoder) error {
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
 			return err
 		}
-		var err error
-		if commits, err = parseCommits(raw); err != nil {
+		commits, err := parseCommits(raw)
+		if err != nil {
 			return passErr{fail.New(fail.Source, "JSON-RPC server at %s sent no usable commit list (%v): check that it is SR Linux's", j.server, err)}
 		}
+		*out = commits
 		return nil
-	})
-	return commits, err
+	}
 }
 
 // passErr carries an error that get returns as it is, such as the destination's.
@@ -136,12 +160,14 @@ type rpcError struct {
 	Message string `json:"message"`
 }
 
-// get posts one "get" of path and hands the decoder, positioned at result[0], to
-// result, which must read exactly that value and return a passErr for errors that
-// are not the answer's fault. limit > 0 bounds the response body.
-func (j *jsonRPC) get(ctx context.Context, path, datastore string, limit int64, result func(*json.Decoder) error) error {
+// get posts one "get" of cmds and hands the decoder, positioned at each value
+// of the result in turn, to results, one per command; each must read exactly its
+// value and return a passErr for errors that are not the answer's fault. limit >
+// 0 bounds the response body.
+func (j *jsonRPC) get(ctx context.Context, cmds []rpcCommand, limit int64, results ...func(*json.Decoder) error) error {
 	body := rpcRequest{JSONRPC: "2.0", ID: 0, Method: "get"}
-	body.Params.Commands = []rpcCommand{{Path: path, Datastore: datastore}}
+	body.Params.Commands = cmds
+	what := describeGet(cmds)
 	b, err := json.Marshal(body)
 	if err != nil {
 		return fail.New(fail.Internal, "encoding a JSON-RPC request: %v", err)
@@ -180,18 +206,18 @@ func (j *jsonRPC) get(ctx context.Context, path, datastore string, limit int64, 
 		// The body may be a JSON-RPC error, which says more than the status.
 		var e struct{ Error *rpcError }
 		if b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10)); err == nil && json.Unmarshal(b, &e) == nil && e.Error != nil {
-			return j.refused(path, datastore, e.Error)
+			return j.refused(what, e.Error)
 		}
 		if ctx.Err() != nil {
 			return j.timeout(ctx)
 		}
-		return fail.New(fail.Source, "JSON-RPC server at %s answered %s to get %s: check jsonrpc-url", j.server, resp.Status, path)
+		return fail.New(fail.Source, "JSON-RPC server at %s answered %s to get %s: check jsonrpc-url", j.server, resp.Status, what)
 	}
 	var r io.Reader = resp.Body
 	if limit > 0 {
 		r = io.LimitReader(r, limit)
 	}
-	err = j.walk(json.NewDecoder(r), path, datastore, result)
+	err = j.walk(json.NewDecoder(r), what, results)
 	var p passErr
 	switch {
 	case err == nil:
@@ -203,12 +229,21 @@ func (j *jsonRPC) get(ctx context.Context, path, datastore string, limit int64, 
 	case ctx.Err() != nil:
 		return j.timeout(ctx)
 	}
-	return fail.New(fail.Source, "JSON-RPC server at %s sent a broken answer to get %s (%v): check that jsonrpc-url points at SR Linux's /jsonrpc", j.server, path, err)
+	return fail.New(fail.Source, "JSON-RPC server at %s sent a broken answer to get %s (%v): check that jsonrpc-url points at SR Linux's /jsonrpc", j.server, what, err)
 }
 
-// walk reads the response object member by member, so that result[0] streams to
-// its consumer instead of being held.
-func (j *jsonRPC) walk(dec *json.Decoder, path, datastore string, result func(*json.Decoder) error) error {
+// describeGet names a get's commands for messages: "/ from the running datastore".
+func describeGet(cmds []rpcCommand) string {
+	var parts []string
+	for _, c := range cmds {
+		parts = append(parts, c.Path+" from the "+c.Datastore+" datastore")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// walk reads the response object member by member, so that each result value
+// streams to its consumer instead of being held.
+func (j *jsonRPC) walk(dec *json.Decoder, what string, results []func(*json.Decoder) error) error {
 	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil {
 		return err
@@ -225,14 +260,19 @@ func (j *jsonRPC) walk(dec *json.Decoder, path, datastore string, result func(*j
 		case "result":
 			if tok, err := dec.Token(); err != nil {
 				return err
-			} else if tok != json.Delim('[') || !dec.More() {
-				return errors.New("its result is not a list of one value")
+			} else if tok != json.Delim('[') {
+				return errors.New("its result is not a list")
 			}
-			if err := result(dec); err != nil {
-				return err
+			for i, result := range results {
+				if !dec.More() {
+					return fmt.Errorf("its result holds %d values for %d commands", i, len(results))
+				}
+				if err := result(dec); err != nil {
+					return err
+				}
 			}
 			seen = true
-			for dec.More() { // one command was sent, so one value is expected; skip extras
+			for dec.More() { // as many values as commands are expected; skip extras
 				if err := dec.Decode(new(json.RawMessage)); err != nil {
 					return err
 				}
@@ -245,7 +285,7 @@ func (j *jsonRPC) walk(dec *json.Decoder, path, datastore string, result func(*j
 			if err := dec.Decode(&e); err != nil {
 				return err
 			}
-			return j.refused(path, datastore, &e)
+			return j.refused(what, &e)
 		default:
 			if err := dec.Decode(new(json.RawMessage)); err != nil {
 				return err
@@ -258,8 +298,8 @@ func (j *jsonRPC) walk(dec *json.Decoder, path, datastore string, result func(*j
 	return nil
 }
 
-func (j *jsonRPC) refused(path, datastore string, e *rpcError) error {
-	return fail.New(fail.Source, "JSON-RPC server at %s refused get %s from the %s datastore (error code %v): %q", j.server, path, datastore, e.Code, e.Message)
+func (j *jsonRPC) refused(what string, e *rpcError) error {
+	return fail.New(fail.Source, "JSON-RPC server at %s refused get %s (error code %v): %q", j.server, what, e.Code, e.Message)
 }
 
 func (j *jsonRPC) timeout(ctx context.Context) error {

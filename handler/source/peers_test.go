@@ -115,24 +115,33 @@ func (p *rpcPeer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Unauthorized", http.StatusUnauthorized)
 		return
 	}
-	c, err := p.command(r)
+	cmds, err := p.commands(r)
 	if err != nil {
 		p.t.Errorf("request: %v", err)
 		w.Write([]byte(`{"error":{"code":-32600,"message":"Invalid request"},"id":0,"jsonrpc":"2.0"}`))
 		return
 	}
-	result, raw := p.answer(c)
+	// The server answers the commands in order; a whole raw body answers them all.
+	var results []any
+	var raw []byte
+	for _, c := range cmds {
+		var result any
+		if result, raw = p.answer(c); raw != nil {
+			break
+		}
+		results = append(results, result)
+	}
 	if raw == nil {
-		raw = compact(p.t, map[string]any{"result": []any{result}, "id": 0, "jsonrpc": "2.0"})
+		raw = compact(p.t, map[string]any{"result": results, "id": 0, "jsonrpc": "2.0"})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(raw)
 }
 
-// command checks the request against the fixtures' request shape
-// (jsonrpc-get-root-running.request.json and its state sibling) and returns its
-// only command.
-func (p *rpcPeer) command(r *http.Request) (rpcCommand, error) {
+// commands checks the request against the fixtures' request shape
+// (jsonrpc-get-root-running.request.json, and jsonrpc-get-multi-state for
+// several commands, each with its datastore) and returns its commands.
+func (p *rpcPeer) commands(r *http.Request) ([]rpcCommand, error) {
 	var got struct {
 		JSONRPC string `json:"jsonrpc"`
 		ID      *int   `json:"id"`
@@ -144,22 +153,25 @@ func (p *rpcPeer) command(r *http.Request) (rpcCommand, error) {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&got); err != nil {
-		return rpcCommand{}, err
+		return nil, err
 	}
 	want := rpcFixtureRequest(p.t, "jsonrpc-get-root-running.request.json")
 	if got.JSONRPC != want.JSONRPC || got.ID == nil || *got.ID != *want.ID || got.Method != want.Method {
-		return rpcCommand{}, fmt.Errorf("envelope jsonrpc=%q id=%v method=%q, want %q %v %q", got.JSONRPC, got.ID, got.Method, want.JSONRPC, *want.ID, want.Method)
+		return nil, fmt.Errorf("envelope jsonrpc=%q id=%v method=%q, want %q %v %q", got.JSONRPC, got.ID, got.Method, want.JSONRPC, *want.ID, want.Method)
 	}
-	if len(got.Params.Commands) != 1 {
-		return rpcCommand{}, fmt.Errorf("%d commands, want 1", len(got.Params.Commands))
+	if len(got.Params.Commands) == 0 {
+		return nil, fmt.Errorf("no commands")
 	}
-	c := got.Params.Commands[0]
-	path, _ := c["path"].(string)
-	ds, _ := c["datastore"].(string)
-	if len(c) != 2 || path == "" || ds == "" {
-		return rpcCommand{}, fmt.Errorf("command %v, want exactly path and datastore", c)
+	var cmds []rpcCommand
+	for _, c := range got.Params.Commands {
+		path, _ := c["path"].(string)
+		ds, _ := c["datastore"].(string)
+		if len(c) != 2 || path == "" || ds == "" {
+			return nil, fmt.Errorf("command %v, want exactly path and datastore", c)
+		}
+		cmds = append(cmds, rpcCommand{Path: path, Datastore: ds})
 	}
-	return rpcCommand{Path: path, Datastore: ds}, nil
+	return cmds, nil
 }
 
 type fixtureRequest struct {

@@ -4,8 +4,9 @@
 //
 // Open picks the way in from option source: the sr_cli executable, the JSON-RPC
 // server (over TCP inside the management namespace, or its unix socket), or a file
-// such as the auto-checkpoint. Attribute then matches the event's last-change
-// times to the commits that produced them.
+// such as the auto-checkpoint. Read then reads the configuration between two
+// readings of the commit list, so that a snapshot names exactly the commits
+// whose changes it holds.
 package source
 
 import (
