@@ -202,24 +202,51 @@ func when(rec snapshot.Record) time.Time {
 	return time.Now()
 }
 
-// signatures are the commit's author, the switch user who made the change,
-// and committer, cfgsnap on that switch.
+// signatures are the commit's author, the switch user who made the newest
+// change (or took the manual snapshot), and committer, cfgsnap on that switch.
 func (d *Destination) signatures(rec snapshot.Record) (author, committer object.Signature) {
 	at := when(rec)
-	name := oneLine(rec.User, 128, "<>")
-	if name == "" {
-		name = "unknown"
-	}
+	name, email := d.person(rec, rec.User)
 	host := field("host", rec)
-	author = object.Signature{Name: name, Email: d.email.expand(map[string]string{"user": field("user", rec), "host": host}), When: at}
+	author = object.Signature{Name: name, Email: email, When: at}
 	committer = object.Signature{Name: "cfgsnap", Email: "cfgsnap@" + host, When: at}
 	return author, committer
 }
 
+// person is a switch user as git shows one: a name safe in a signature, and
+// the address author-email makes of it.
+func (d *Destination) person(rec snapshot.Record, user string) (name, email string) {
+	name = oneLine(user, 128, "<>")
+	if name == "" {
+		name = "unknown"
+	}
+	as := rec
+	as.User = user
+	return name, d.email.expand(map[string]string{"user": field("user", as), "host": field("host", rec)})
+}
+
+// coAuthors are "Co-authored-by" trailers for every other user whose commit
+// the snapshot holds, so that git log and hosting sites show everyone whose
+// change it is. Commits it only possibly holds (an unsettled read) are not
+// credited: the next snapshot names them.
+func (d *Destination) coAuthors(rec snapshot.Record) []string {
+	author, _ := d.person(rec, rec.User)
+	seen := map[string]bool{author: true}
+	var out []string
+	for _, c := range rec.Commits {
+		name, email := d.person(rec, c.Username)
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, fmt.Sprintf("Co-authored-by: %s <%s>", name, email))
+		}
+	}
+	return out
+}
+
 // message is the commit message: a subject that says whose change it was and
-// why, then last-change, the commits it covers, the snapshot's sha256 and what
-// changed since the previous version of the file.
-func message(rec snapshot.Record, sum, branch string, changes *snapshot.Changes, changesErr error, first bool) string {
+// why, then last-change, every commit it holds, the snapshot's sha256, what
+// changed since the previous version of the file, and trailers.
+func message(rec snapshot.Record, sum, branch string, changes *snapshot.Changes, changesErr error, first bool, trailers []string) string {
 	host := field("host", rec)
 	user := oneLine(rec.User, 64, "")
 	if user == "" {
@@ -245,20 +272,13 @@ func message(rec snapshot.Record, sum, branch string, changes *snapshot.Changes,
 	if rec.Manual && !rec.Taken.IsZero() {
 		fmt.Fprintf(&b, "Taken: %s\n", stamp(rec.Taken))
 	}
-	if len(rec.Commits) > 1 {
-		fmt.Fprintf(&b, "Commits (%d, coalesced into this snapshot):\n", len(rec.Commits))
-		commits := slices.Clone(rec.Commits)
-		slices.SortFunc(commits, func(a, b snapshot.Commit) int { return int(min(max(a.ID-b.ID, -1), 1)) })
-		for _, c := range commits {
-			fmt.Fprintf(&b, "  %d by %s", c.ID, orUnknown(oneLine(c.Username, 64, "")))
-			if !c.Started.IsZero() {
-				fmt.Fprintf(&b, " at %s", stamp(c.Started))
-			}
-			if s := oneLine(c.Comment, 200, ""); s != "" {
-				fmt.Fprintf(&b, ": %s", s)
-			}
-			b.WriteByte('\n')
-		}
+	if len(rec.Commits) > 0 {
+		fmt.Fprintf(&b, "Commits (%d):\n", len(rec.Commits))
+		writeCommits(&b, rec.Commits)
+	}
+	if rec.Unsettled {
+		b.WriteString("Unsettled: the switch kept committing while it was read; it may also hold:\n")
+		writeCommits(&b, rec.Possibly)
 	}
 	fmt.Fprintf(&b, "SHA-256: %s\n", sum)
 	switch {
@@ -275,7 +295,27 @@ func message(rec snapshot.Record, sum, branch string, changes *snapshot.Changes,
 			fmt.Fprintf(&b, "  ... and %d more\n", n-len(changes.Paths))
 		}
 	}
+	if len(trailers) > 0 {
+		b.WriteString("\n" + strings.Join(trailers, "\n") + "\n")
+	}
 	return b.String()
+}
+
+// writeCommits lists commits oldest first, one a line: id, user, when it
+// started, comment.
+func writeCommits(b *strings.Builder, commits []snapshot.Commit) {
+	commits = slices.Clone(commits)
+	slices.SortFunc(commits, func(x, y snapshot.Commit) int { return int(min(max(x.ID-y.ID, -1), 1)) })
+	for _, c := range commits {
+		fmt.Fprintf(b, "  %d by %s", c.ID, orUnknown(oneLine(c.Username, 64, "")))
+		if !c.Started.IsZero() {
+			fmt.Fprintf(b, " at %s", stamp(c.Started))
+		}
+		if s := oneLine(c.Comment, 200, ""); s != "" {
+			fmt.Fprintf(b, ": %s", s)
+		}
+		b.WriteByte('\n')
+	}
 }
 
 // summarise says what changed from old to new, both blobs in store.

@@ -317,7 +317,7 @@ func (d *Destination) build(store *memory.Storage, tip plumbing.Hash, rec snapsh
 	cm := &object.Commit{
 		Author:       author,
 		Committer:    committer,
-		Message:      message(rec, sum, d.branch.Short(), changes, changesErr, old.IsZero()),
+		Message:      message(rec, sum, d.branch.Short(), changes, changesErr, old.IsZero(), d.coAuthors(rec)),
 		TreeHash:     newRoot,
 		ParentHashes: parents,
 	}

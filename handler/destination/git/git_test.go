@@ -142,7 +142,7 @@ func TestCommitContent(t *testing.T) {
 			for _, part := range []string{
 				"leaf1: commit 42 by alice: enable e1-1\n\n",
 				"Last change: 2025-09-20T12:02:08.456Z\n",
-				"Commits (2, coalesced into this snapshot):\n  41 by bob at 2025-09-20T11:01:07.000Z: add vlan 10\n  42 by alice at 2025-09-20T11:02:07.000Z: enable e1-1\n",
+				"Commits (2):\n  41 by bob at 2025-09-20T11:01:07.000Z: add vlan 10\n  42 by alice at 2025-09-20T11:02:07.000Z: enable e1-1\n",
 				"SHA-256: " + hex.EncodeToString(sum[:]) + "\n",
 				"Changes: 0 added, 0 removed, 1 changed\n  ~/",
 				"/admin-state\n",
@@ -150,6 +150,10 @@ func TestCommitContent(t *testing.T) {
 				if !strings.Contains(msg, part) {
 					t.Errorf("message lacks %q:\n%s", part, msg)
 				}
+			}
+			// git itself reads the trailers: everyone else whose change it holds.
+			if got := r.git("log", "-1", "--format=%(trailers:key=Co-authored-by,valueonly)", "main"); strings.TrimSpace(got) != "bob <bob@leaf1>" {
+				t.Errorf("Co-authored-by trailers %q, want bob's alone (alice is the author)", got)
 			}
 			first := r.git("log", "--format=%B", "--reverse", "main")
 			if !strings.Contains(first, "Changes: first snapshot of this file on branch main") {
@@ -181,6 +185,37 @@ func TestManualSnapshotMessage(t *testing.T) {
 	if got := strings.TrimSpace(r.git("log", "-1", "--format=%aI %cI", "main")); got != "2025-09-21T08:00:00+00:00 2025-09-21T08:00:00+00:00" {
 		t.Errorf("dates %s, want when it was taken", got)
 	}
+}
+
+// A manual snapshot is authored by who took it; the switch users whose commits
+// it holds are co-authors, each once. An unsettled one says what it may also
+// hold, without crediting it.
+func TestCoAuthorsAndUnsettled(t *testing.T) {
+	target, c, r := peers(t)[0].open(t)
+	d := newDest(t, target, c, nil, t.Logf)
+	rec := record([]byte("{}\n"))
+	rec.Manual, rec.User, rec.Comment = true, "carol", "before upgrade"
+	rec.Commits = append(rec.Commits, snapshot.Commit{ID: 43, Username: "bob", Status: "complete", Started: started.Add(time.Second)})
+	rec.Unsettled = true
+	rec.Possibly = []snapshot.Commit{{ID: 44, Username: "dave", Status: "complete", Started: started.Add(2 * time.Second), Comment: "mtu"}}
+	save(t, d, rec, []byte("{}\n"))
+	if got := strings.TrimSpace(r.git("log", "-1", "--format=%an <%ae>", "main")); got != "carol <carol@leaf1>" {
+		t.Errorf("author %q, want carol, who took the snapshot", got)
+	}
+	trailers := strings.Fields(r.git("log", "-1", "--format=%(trailers:key=Co-authored-by,valueonly,separator=%x20)", "main"))
+	if strings.Join(trailers, " ") != "bob <bob@leaf1> alice <alice@leaf1>" {
+		t.Errorf("co-authors %q, want bob and alice once each, and not dave", trailers)
+	}
+	msg := r.git("log", "-1", "--format=%B", "main")
+	for _, part := range []string{
+		"Commits (3):\n  41 by bob at 2025-09-20T11:01:07.000Z: add vlan 10\n  42 by alice at 2025-09-20T11:02:07.000Z: enable e1-1\n  43 by bob at 2025-09-20T11:02:08.000Z\n",
+		"Unsettled: the switch kept committing while it was read; it may also hold:\n  44 by dave at 2025-09-20T11:02:09.000Z: mtu\n",
+	} {
+		if !strings.Contains(msg, part) {
+			t.Errorf("message lacks %q:\n%s", part, msg)
+		}
+	}
+	r.fsck()
 }
 
 // The configuration of a reboot or a reload is the one the branch has: no
