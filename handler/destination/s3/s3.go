@@ -580,6 +580,9 @@ func metadata(rec snapshot.Record) map[string]string {
 		set("last-change", rec.LastChange.UTC().Format(time.RFC3339Nano))
 	}
 	set("commits", commitList(rec.Commits))
+	if rec.Unsettled {
+		set("possibly-included", commitList(rec.Possibly)+" (unsettled read)")
+	}
 	set("sha256", rec.SHA256)
 	return m
 }

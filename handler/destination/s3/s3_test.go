@@ -228,6 +228,13 @@ func TestMetadataIsASCII(t *testing.T) {
 	if got := m["commits"]; got != "0..0 (200 commits)" {
 		t.Errorf("commits = %q", got)
 	}
+	if got, ok := m["possibly-included"]; ok {
+		t.Errorf("possibly-included = %q on a settled snapshot", got)
+	}
+	unsettled := metadata(snapshot.Record{Commits: []snapshot.Commit{{ID: 7}}, Unsettled: true, Possibly: []snapshot.Commit{{ID: 8}, {ID: 9}}})
+	if got := unsettled["possibly-included"]; got != "8,9 (unsettled read)" {
+		t.Errorf("possibly-included = %q, want the commits an unsettled read may hold", got)
+	}
 	// And the server takes it.
 	g := sharedGateway(t, false)
 	d, b := fresh(t, g)

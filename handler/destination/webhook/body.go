@@ -151,6 +151,13 @@ func slackText(rec snapshot.Record) string {
 		b.WriteString(": ")
 		b.WriteString(clip(c, 200))
 	}
+	if rec.Unsettled {
+		b.WriteString(" [unsettled")
+		if len(rec.Possibly) > 0 {
+			b.WriteString(": may also hold " + who(snapshot.Record{Commits: rec.Possibly}))
+		}
+		b.WriteString("]")
+	}
 	b.WriteString(" (")
 	switch {
 	case rec.Changes == nil:

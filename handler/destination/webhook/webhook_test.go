@@ -689,6 +689,15 @@ func TestSlack(t *testing.T) {
 	if want := "spine1: commit 7 by admin (no change) saved as `spine1/s.json`"; body["text"] != want {
 		t.Errorf("text %q, want %q", body["text"], want)
 	}
+	// A read the switch's commits kept overtaking says what else it may hold.
+	rec.Unsettled, rec.Possibly = true, []snapshot.Commit{{ID: 8, Username: "bot"}, {ID: 9, Username: "bot"}}
+	if err := d.Save(t.Context(), rec, strings.NewReader("{}")); err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(rc.last(t).body, &body)
+	if want := "spine1: commit 7 by admin [unsettled: may also hold commits 8 by bot, 9 by bot] (no change) saved as `spine1/s.json`"; body["text"] != want {
+		t.Errorf("text %q, want %q", body["text"], want)
+	}
 	rec = snapshot.Record{Manual: true, Name: "x/y.json", Size: 2}
 	if err := d.Save(t.Context(), rec, strings.NewReader("{}")); err != nil {
 		t.Fatal(err)
