@@ -1,18 +1,25 @@
 package file_test
 
 import (
+	"io"
 	"io/fs"
+	"maps"
 	"net/url"
 	"os"
+	"os/exec"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/destination/desttest"
 	"github.com/cfgsnap/cfgsnap/handler/destination/file"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 )
 
 func TestConformance(t *testing.T) {
@@ -92,3 +99,108 @@ func TestRejectsRelativeAndRemote(t *testing.T) {
 		}
 	}
 }
+
+func TestHostileFolder(t *testing.T) {
+	desttest.RunHostile(t, func(t *testing.T, root string) destination.Destination {
+		d, err := file.New(&url.URL{Scheme: "file", Path: root})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	})
+}
+
+// A link below the root is no folder of the target's, whether it leads out of
+// the root or to another folder in it: Save writes nothing through it, and
+// retention neither lists nor removes what lies behind it.
+func TestNoLinkBelowRoot(t *testing.T) {
+	root := t.TempDir()
+	outside := t.TempDir()
+	snap := "leaf1_20250920T110208.456Z_admin.json"
+	if err := os.WriteFile(filepath.Join(outside, snap), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{
+		os.Symlink(outside, filepath.Join(root, "leaf1")),
+		os.Mkdir(filepath.Join(root, "other"), 0o700),
+		os.Symlink("other", filepath.Join(root, "leaf2")),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, _ := file.New(&url.URL{Scheme: "file", Path: root})
+	for _, name := range []string{"leaf1/" + snap, "leaf2/" + snap, "leaf1/x/" + snap} {
+		err := d.Save(t.Context(), snapshot.Record{Name: name, Size: 2}, strings.NewReader("{}"))
+		if fail.KindOf(err) != fail.Deliver || !strings.Contains(err.Error(), "symbolic link") {
+			t.Errorf("Save(%s) = %v, want a Deliver error about the link", name, err)
+		}
+		if files, err := d.List(t.Context(), path.Dir(name)); err == nil || len(files) != 0 {
+			t.Errorf("List(%s) = %v, %v; want an error", path.Dir(name), files, err)
+		}
+		if err := d.Remove(t.Context(), name); err == nil {
+			t.Errorf("Remove(%s) succeeded", name)
+		}
+	}
+	if got := desttest.ReadTree(t, outside); len(got) != 1 || string(got[snap]) != "{}" {
+		t.Errorf("the folder outside holds %v", got)
+	}
+	if got := desttest.ReadTree(t, filepath.Join(root, "other")); len(got) != 0 {
+		t.Errorf("the folder the link in the root points to holds %v", got)
+	}
+}
+
+// killedEnv makes TestLeftoverOfKilledSave's process the Save that is killed.
+const killedEnv = "CFGSNAP_FILE_TEST_KILLED_SAVE"
+
+// A Save whose process is killed leaves its temporary file; the next Save of
+// the same name removes it, but not one that belongs to someone else.
+func TestLeftoverOfKilledSave(t *testing.T) {
+	if root := os.Getenv(killedEnv); root != "" {
+		d, _ := file.New(&url.URL{Scheme: "file", Path: root})
+		d.Save(t.Context(), snapshot.Record{Name: "leaf1/x.json", Size: 1 << 20}, io.MultiReader(strings.NewReader("{"), stalled{}))
+		return
+	}
+	testenv.NeedRoot(t) // to give a leftover to another user
+	root := t.TempDir()
+	folder := filepath.Join(root, "leaf1")
+	// kill kills a Save of leaf1/x.json once it has written, and returns the
+	// name of the file it leaves.
+	kill := func() string {
+		before := desttest.ReadTree(t, folder)
+		cmd := exec.Command(os.Args[0], "-test.run=^TestLeftoverOfKilledSave$")
+		cmd.Env = append(os.Environ(), killedEnv+"="+root)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Wait()
+		defer cmd.Process.Kill()
+		for range 500 {
+			for name, data := range desttest.ReadTree(t, folder) {
+				if _, old := before[name]; !old && len(data) > 0 {
+					return name
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatal("the Save to be killed wrote nothing in 5s")
+		return ""
+	}
+	ours, theirs := kill(), kill()
+	if err := os.Chown(filepath.Join(folder, theirs), desttest.Nobody, desttest.Nobody); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := file.New(&url.URL{Scheme: "file", Path: root})
+	if err := d.Save(t.Context(), snapshot.Record{Name: "leaf1/x.json", Size: 2}, strings.NewReader("{}")); err != nil {
+		t.Fatal(err)
+	}
+	got := desttest.ReadTree(t, folder)
+	if _, ok := got[theirs]; !ok || len(got) != 2 || string(got["x.json"]) != "{}" {
+		t.Errorf("leaf1 holds %v; want x.json and uid 65534's %s, and our leftover %s gone", slices.Sorted(maps.Keys(got)), theirs, ours)
+	}
+}
+
+// stalled blocks forever: a source that hangs.
+type stalled struct{}
+
+func (stalled) Read([]byte) (int, error) { select {} }
