@@ -101,6 +101,27 @@ func TestSwitchSimulated(t *testing.T) {
 		t.Parallel()
 		testEveryDestination(t, env)
 	})
+	// Commits keep coming while a switch that takes a second to give its
+	// configuration is read: jittered as people commit, or back to back as
+	// automation does.
+	for _, src := range []string{"sr_cli", "jsonrpc"} {
+		t.Run("attribution/"+src+"/jittered", func(t *testing.T) {
+			t.Parallel()
+			// A short commit-wait against a burst of about 6 s: reads give up
+			// unsettled, and several snapshots share the burst.
+			testAttribution(t, env, attribution{source: src, users: []string{"hugo", "gina"}, commits: 20, failedAt: 10,
+				gap: func(r *mathrand.Rand) time.Duration {
+					return 100*time.Millisecond + time.Duration(r.Int64N(int64(400*time.Millisecond)))
+				},
+				readDelay: time.Second, commitWait: "2", minSnapshots: 2})
+		})
+		t.Run("attribution/"+src+"/back-to-back", func(t *testing.T) {
+			t.Parallel()
+			testAttribution(t, env, attribution{source: src, users: []string{"hugo", "gina", "ivan"}, commits: 30, failedAt: 15,
+				gap:       func(*mathrand.Rand) time.Duration { return 0 },
+				readDelay: time.Second, commitWait: "5"})
+		})
+	}
 	t.Run("kill", func(t *testing.T) {
 		t.Parallel()
 		testKill(t, env)
@@ -241,6 +262,14 @@ func (l *lab) options(targets ...string) map[string]any {
 // with host-name set and mutate applied.
 func (l *lab) setRunning(host string, mutate func(cfg map[string]any)) []byte {
 	l.t.Helper()
+	b := l.running(host, mutate)
+	write(l.t, filepath.Join(l.switchDir, "running.json"), b, 0o644)
+	return b
+}
+
+// running is a running configuration as setRunning writes it.
+func (l *lab) running(host string, mutate func(cfg map[string]any)) []byte {
+	l.t.Helper()
 	dec := json.NewDecoder(bytes.NewReader(testenv.ReadFixture(l.t, "srl-config-dcf-leaf11.json")))
 	dec.UseNumber()
 	var cfg map[string]any
@@ -260,9 +289,7 @@ func (l *lab) setRunning(host string, mutate func(cfg map[string]any)) []byte {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	b = append(b, '\n')
-	write(l.t, filepath.Join(l.switchDir, "running.json"), b, 0o644)
-	return b
+	return append(b, '\n')
 }
 
 // commit is one entry of "system configuration commit".
@@ -298,12 +325,36 @@ func (l *lab) commit(user, comment string) time.Time {
 	l.commits = append(l.commits, commit{ID: len(l.commits) + 1, Type: "shared", Status: "complete",
 		Comment: comment, Username: user,
 		Started: started.Format(srlTime), Ended: lc.Add(20 * time.Millisecond).Format(srlTime)})
+	l.writeCommits()
+	return lc
+}
+
+// reboot restarts the switch with its configuration unchanged: SR Linux numbers
+// commits from 1 again, the boot commit, and sets last-change when the
+// configuration is loaded. It returns that last-change.
+func (l *lab) reboot() time.Time {
+	l.t.Helper()
+	lc := time.Now().UTC().Truncate(time.Millisecond)
+	if n := len(l.commits); n > 0 {
+		if prev, _ := time.Parse(srlTime, l.commits[n-1].Ended); !lc.After(prev) {
+			lc = prev.Add(time.Millisecond)
+		}
+	}
+	l.commits = []commit{{ID: 1, Type: "shared", Status: "complete", Username: "admin",
+		Started: lc.Add(-time.Second).Format(srlTime), Ended: lc.Add(20 * time.Millisecond).Format(srlTime)}}
+	l.writeCommits()
+	return lc
+}
+
+// writeCommits writes the commit list where the stand-in sr_cli reads it, whole
+// or not at all: a reader never sees half a list.
+func (l *lab) writeCommits() {
+	l.t.Helper()
 	b, err := json.MarshalIndent(map[string]any{"system": map[string]any{"configuration": map[string]any{"commit": l.commits}}}, "", "  ")
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	write(l.t, filepath.Join(l.switchDir, "commits.json"), b, 0o644)
-	return lc
+	writeAtomic(l.t, filepath.Join(l.switchDir, "commits.json"), b, 0o644)
 }
 
 // event is the event handler's input for lastChange: the real fixture, its
@@ -846,20 +897,18 @@ func testEveryDestination(t *testing.T, s *suite) {
 		t.Errorf("the webhook's body for bob's change has changes %+v; want non-zero counts naming the banner", c)
 	}
 
-	// 3. The switch reboots: a new last-change, the same configuration, no
-	// new commit. The snapshot is taken and stored, git makes no commit.
+	// 3. The switch reboots: a new last-change, the same configuration, and a
+	// commit list that starts again at the boot commit. The snapshot is taken
+	// and stored, named for the boot commit; git makes no commit.
 	heads := map[string]string{}
 	for what, r := range repos {
 		heads[what] = r.git("rev-parse", "main")
 	}
-	lc3 := time.Now().UTC().Truncate(time.Millisecond)
-	if prev, _ := time.Parse(srlTime, l.commits[len(l.commits)-1].Ended); !lc3.After(prev) {
-		lc3 = prev.Add(time.Millisecond)
-	}
+	lc3 := l.reboot()
 	step = time.Now()
 	memory = l.fire(lc3, opts, memory)
 	t.Logf("reboot, configuration unchanged: %v", time.Since(step).Round(time.Millisecond))
-	rebootName := "leaf11/leaf11_" + lc3.Format(tsLayout) + "_bob.json"
+	rebootName := "leaf11/leaf11_" + lc3.Format(tsLayout) + "_admin.json"
 	checkRun("reboot", everyTarget, 0)
 	for what, r := range repos {
 		if head := r.git("rev-parse", "main"); head != heads[what] || r.count() != 2 {
@@ -867,8 +916,8 @@ func testEveryDestination(t *testing.T, s *suite) {
 		}
 		r.fsck(what)
 	}
-	gw.checkObject(bucket, s3Key(rebootName), running2, "bob")
-	body = hook.check(t, 3, secret, running2, lc3, "bob", rebootName)
+	gw.checkObject(bucket, s3Key(rebootName), running2, "admin")
+	body = hook.check(t, 3, secret, running2, lc3, "admin", rebootName)
 	if c := body.Changes; c == nil || !(c.Added == 0 && c.Removed == 0 && c.Changed == 0) {
 		t.Errorf("the webhook's body for the reboot has changes %+v; want 0 added, 0 removed, 0 changed", c)
 	}
@@ -894,7 +943,7 @@ func testEveryDestination(t *testing.T, s *suite) {
 	}
 	for what, r := range repos {
 		r.checkTip(what, 3, gitCommit{user: "carol", email: "carol+leaf11@noc.example", host: "leaf11", lastChange: lc4,
-			subject: "leaf11: commit 4 by carol: banner again"}, running4)
+			subject: "leaf11: commit 2 by carol: banner again"}, running4)
 	}
 	body = hook.check(t, 4, secret, running4, lc4, "carol", carolName)
 	checkStored(t, "carol's webhook, S3 down", body.Stored, []string{sshTarget, httpTarget}, "")

@@ -1442,13 +1442,20 @@ func median(ds []time.Duration) time.Duration {
 }
 
 // writeAtomic replaces path with b as a rename does: a reader sees the old
-// file or the new one.
-func writeAtomic(t *testing.T, path string, b []byte, perm os.FileMode) {
+// file or the new one. It reports failures with Errorf, so that the simulated
+// switch's own goroutine may call it.
+func writeAtomic(t testing.TB, path string, b []byte, perm os.FileMode) {
 	t.Helper()
 	tmp := path + ".new"
-	write(t, tmp, b, perm)
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
+	err := os.WriteFile(tmp, b, perm)
+	if err == nil {
+		err = os.Chmod(tmp, perm) // not cut by the umask
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		t.Errorf("writing %s: %v", path, err)
 	}
 }
 
