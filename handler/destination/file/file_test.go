@@ -183,7 +183,7 @@ func TestLeftoverOfKilledSave(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		t.Fatal("the Save to be killed wrote nothing in 5s")
+		t.Fatal("the Save to be killed left no new file in 5s")
 		return ""
 	}
 	ours, theirs := kill(), kill()

@@ -6,11 +6,15 @@
 // folder itself. Each snapshot is written to a hidden temporary file beside its
 // final name, synced (fsync@openssh.com), and renamed over the final name
 // (posix-rename@openssh.com), so a reader never sees half a file. Files are
-// created 0600 and folders 0700, since a configuration holds password hashes and keys.
+// created 0600 and folders 0700, in the request that creates them, since a
+// configuration holds password hashes and keys. The temporary file has a
+// random name and is created exclusively (SSH_FXF_EXCL), so a file or link that
+// another user planted there never receives a snapshot.
 package sftp
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,7 +72,7 @@ func (d *Destination) Save(ctx context.Context, rec snapshot.Record, r io.Reader
 	name, size := rec.Name, rec.Size
 	return d.conn.Save(ctx, name, func(conn *ssh.Client, client *pkgsftp.Client) error {
 		final := path.Join(d.root, name)
-		tmp := path.Join(d.root, destination.TempName(name))
+		tmp := path.Join(d.root, destination.TempName(name+"."+rand.Text()))
 		return save(ctx, conn, client, final, tmp, size, r)
 	})
 }
@@ -78,7 +83,9 @@ func save(ctx context.Context, conn *ssh.Client, client *pkgsftp.Client, final, 
 	if err := mkdirAll(client, path.Dir(final)); err != nil {
 		return err
 	}
-	f, err := client.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	// Only this open may open tmp (O_EXCL, which follows no link either), and
+	// the file is 0600 from the start (createModes).
+	f, err := client.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", tmp, explainFailure(err))
 	}
@@ -88,6 +95,7 @@ func save(ctx context.Context, conn *ssh.Client, client *pkgsftp.Client, final, 
 			removeBounded(conn, client, tmp)
 		}
 	}()
+	// For servers that ignore the mode of the open, and umasks that leave less.
 	if err := f.Chmod(0o600); err != nil && !unsupported(err) {
 		return fmt.Errorf("making %s private: %w", tmp, err)
 	}
@@ -108,11 +116,51 @@ func save(ctx context.Context, conn *ssh.Client, client *pkgsftp.Client, final, 
 		}
 		return fmt.Errorf("renaming %s to %s: %w", tmp, final, err)
 	}
+	removeLeftovers(ctx, client, final, tmp)
 	return nil
 }
 
-// mkdirAll creates dir and its missing parents, 0700. Unlike the sftp package's
-// MkdirAll it sets the mode: servers create folders world-readable.
+// removeLeftovers removes the temporary files of earlier Saves of final that
+// were cut short (a lost connection, a killed process), which a retry cannot
+// overwrite since temporary names are random: the regular files named as Save
+// names final's, ours aside, whose owner is final's, this user, who just
+// renamed it there. Someone else's file is not cfgsnap's to remove. What
+// fails stays for the next Save of final.
+func removeLeftovers(ctx context.Context, client *pkgsftp.Client, final, ours string) {
+	dir, base, ours := path.Dir(final), path.Base(final), path.Base(ours)
+	infos, err := client.ReadDirContext(ctx, dir)
+	if err != nil {
+		return
+	}
+	owner := func(fi fs.FileInfo) (uint32, bool) {
+		st, ok := fi.Sys().(*pkgsftp.FileStat)
+		if !ok {
+			return 0, false
+		}
+		return st.UID, true
+	}
+	i := slices.IndexFunc(infos, func(fi fs.FileInfo) bool { return fi.Name() == base })
+	if i < 0 {
+		return
+	}
+	uid, ok := owner(infos[i])
+	if !ok {
+		return
+	}
+	for _, fi := range infos {
+		n := fi.Name()
+		if n == ours || len(n) != len(ours) || !strings.HasPrefix(n, "."+base+".") || !strings.HasSuffix(n, ".part") || !fi.Mode().IsRegular() {
+			continue
+		}
+		if u, ok := owner(fi); ok && u == uid {
+			client.Remove(path.Join(dir, n))
+		}
+	}
+}
+
+// mkdirAll creates dir and its missing parents, 0700 (createModes). Unlike the
+// sftp package's MkdirAll it sets the mode again for servers that ignore the
+// one of the request.
 func mkdirAll(client *pkgsftp.Client, dir string) error {
 	st, err := client.Stat(dir)
 	switch {
@@ -142,8 +190,8 @@ func mkdirAll(client *pkgsftp.Client, dir string) error {
 }
 
 // removeBounded removes a temporary file, giving up (and cutting the connection)
-// if the server does not answer: the leftover is hidden, and the next try of the
-// same name overwrites it.
+// if the server does not answer: the leftover is hidden, and the next Save of the
+// same name removes it (removeLeftovers).
 func removeBounded(conn *ssh.Client, client *pkgsftp.Client, tmp string) {
 	t := time.AfterFunc(grace, func() { conn.Close() })
 	defer t.Stop()
@@ -160,7 +208,7 @@ func startSFTP(ctx context.Context, conn *ssh.Client, timeout time.Duration) (*p
 	}
 	t := time.AfterFunc(limit, func() { conn.Close() })
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	client, err := pkgsftp.NewClient(conn)
+	client, err := newClient(conn)
 	t.Stop()
 	stop()
 	if err != nil {
@@ -170,6 +218,27 @@ func startSFTP(ctx context.Context, conn *ssh.Client, timeout time.Duration) (*p
 		return nil, fmt.Errorf("the server did not start SFTP (%v): enable its sftp subsystem, or use an scp:// target", err)
 	}
 	return client, nil
+}
+
+// newClient starts an SFTP client on conn as pkgsftp.NewClient does, but
+// with its requests passed through createModes.
+func newClient(conn *ssh.Client) (*pkgsftp.Client, error) {
+	s, err := conn.NewSession()
+	if err != nil {
+		return nil, err
+	}
+	w, err := s.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.RequestSubsystem("sftp"); err != nil {
+		return nil, err
+	}
+	return pkgsftp.NewClientPipe(r, &createModes{w: w})
 }
 
 // List returns the regular files directly in folder dir ("" is the root), with
