@@ -2,6 +2,7 @@ package desttest
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"io/fs"
@@ -56,9 +57,9 @@ type Report struct {
 // dir as fast as it can:
 //
 //   - it creates, mode 0666 and holding Planted, each file named in plant that
-//     is missing (names relative to dir), as well as each hidden file of dir
-//     that another process's command line names (ps shows command lines to
-//     all): a file that a Save would then write into;
+//     is missing (names relative to dir), as well as each hidden name in the
+//     command line of another process that names dir (ps shows command lines
+//     to all): a file that a Save would then write into;
 //   - it opens every file it finds in dir and keeps it open, reading it again
 //     and again: a file readable for a moment is read whole later.
 //
@@ -126,7 +127,7 @@ func intrude(dir string, plant []string) int {
 	names := map[uint64]string{}
 	rep := Report{Read: map[string][]byte{}}
 	seen := map[string]bool{}
-	named := regexp.MustCompile(regexp.QuoteMeta(dir+"/") + `(\.[^/'"\s;&|]+)`)
+	hidden := regexp.MustCompile(`(?:^|[\s'"/=])(\.[^/'"\s;&|]+)`)
 	for round := 0; ; round++ {
 		// One more round after Stop, to see what was saved before it.
 		var last bool
@@ -135,7 +136,7 @@ func intrude(dir string, plant []string) int {
 			last = true
 		default:
 		}
-		for _, name := range slices.Concat(plant, commandLineNames(named)) {
+		for _, name := range slices.Concat(plant, commandLineNames(dir, hidden)) {
 			f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 			if err == nil {
 				f.Chmod(0o666) // past the umask
@@ -181,9 +182,9 @@ func intrude(dir string, plant []string) int {
 
 func ino(st fs.FileInfo) uint64 { return st.Sys().(*syscall.Stat_t).Ino }
 
-// commandLineNames returns the hidden file names that the command lines of
-// running processes give in the watched folder, as re matches them.
-func commandLineNames(re *regexp.Regexp) []string {
+// commandLineNames returns what looks like a hidden file name, as re matches
+// it, in the command lines of running processes that name folder dir.
+func commandLineNames(dir string, re *regexp.Regexp) []string {
 	procs, _ := os.ReadDir("/proc")
 	var names []string
 	for _, p := range procs {
@@ -191,8 +192,8 @@ func commandLineNames(re *regexp.Regexp) []string {
 			continue
 		}
 		b, err := os.ReadFile("/proc/" + p.Name() + "/cmdline")
-		if err != nil {
-			continue // gone meanwhile
+		if err != nil || !bytes.Contains(b, []byte(dir)) {
+			continue
 		}
 		for _, m := range re.FindAllSubmatch(b, -1) {
 			names = append(names, string(m[1]))
