@@ -5,17 +5,21 @@
 // Paths map as for sftp:// targets: /srl is absolute, /~/srl is below the login
 // folder. Missing folders are created by the protocol itself (D records, 0700);
 // each snapshot is sent to a hidden temporary file (0600) beside its final name and
-// renamed over it by `mv -f`, so a reader never sees half a file. All of this runs
-// as one command line in the login shell, so the server needs a POSIX shell (sh,
-// bash, dash, ksh, zsh) with scp, mv and rm, as every Linux server has, and quiet
-// shell startup files: text they print breaks the protocol. SCP cannot sync the
-// file to disk before the rename; use sftp:// where a crash of the server itself
-// must not lose the newest snapshot.
+// renamed over it by `mv -f`, so a reader never sees half a file. The temporary
+// file has a random name that no one else learns before scp has created it: scp
+// writes into whatever it finds at the name, through a link or into a file that
+// keeps its owner and mode. All of this runs as one command line in the login
+// shell, so the server needs a POSIX shell (sh, bash, dash, ksh, zsh) with scp,
+// mv and rm, as every Linux server has, and quiet shell startup files: text they
+// print breaks the protocol. SCP cannot sync the file to disk before the
+// rename; use sftp:// where a crash of the server itself must not lose the
+// newest snapshot.
 package scp
 
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -71,13 +75,15 @@ func (d *Destination) Save(ctx context.Context, rec snapshot.Record, r io.Reader
 // save runs the remote command of one Save over conn.
 func (d *Destination) save(ctx context.Context, conn *ssh.Client, name string, size int64, r io.Reader) error {
 	final := path.Join(d.root, name)
-	tmp := path.Join(d.root, destination.TempName(name))
-	top, dirs := folders(path.Dir(final))
-	// The first rm drops a leftover of a crashed try, so that an aborted transfer
-	// never renames stale content into place; the last one cleans up after any
-	// failure, even when this connection is gone by then.
-	cmd := fmt.Sprintf("rm -f -- %[1]s; scp -r -t -- %[2]s && mv -f -- %[1]s %[3]s; s=$?; rm -f -- %[1]s; exit $s",
-		quote(tmp), quote(top), quote(final))
+	dir := path.Dir(final)
+	tmp := path.Base(destination.TempName(name + "." + rand.Text()))
+	top, dirs := folders(dir)
+	// The shell reads the temporary name from its input, as its first line: ps
+	// shows command lines to every user of the server. The rm cleans up after
+	// any failure, even when this connection is gone by then (scp -t fails at
+	// the end of its input), so only a crash of the server leaves a leftover.
+	cmd := fmt.Sprintf(`IFS= read -r t && scp -r -t -- %[1]s && mv -f -- %[2]s/"$t" %[3]s; s=$?; [ -z "$t" ] || rm -f -- %[2]s/"$t"; exit $s`,
+		quote(top), quote(dir), quote(final))
 
 	sess, err := conn.NewSession()
 	if err != nil {
@@ -99,6 +105,9 @@ func (d *Destination) save(ctx context.Context, conn *ssh.Client, name string, s
 	}
 
 	p := peer{w: stdin, r: bufio.NewReader(stdout)}
+	if _, err := io.WriteString(stdin, tmp+"\n"); err != nil {
+		return fmt.Errorf("sending to the server: %w", err)
+	}
 	// An account whose ForceCommand runs sftp-server waits for SFTP packets
 	// forever: bound the wait for scp's greeting.
 	limit := d.timeout
@@ -111,7 +120,7 @@ func (d *Destination) save(ctx context.Context, conn *ssh.Client, name string, s
 		return fmt.Errorf("no SCP reply within %v: the account may be limited to SFTP (a ForceCommand in sshd_config); use an sftp:// target", limit)
 	}
 	if err == nil {
-		err = p.send(ctx, dirs, path.Base(tmp), size, r)
+		err = p.send(ctx, dirs, tmp, size, r)
 	}
 	if err != nil {
 		// Ending the input makes the server's scp stop, and the shell remove the
@@ -127,7 +136,7 @@ func (d *Destination) save(ctx context.Context, conn *ssh.Client, name string, s
 	}
 	stdin.Close()
 	if err := sess.Wait(); err != nil {
-		return fmt.Errorf("renaming %s to %s failed (%s)", tmp, final, exitText(err, stderr))
+		return fmt.Errorf("renaming %s to %s failed (%s)", path.Join(dir, tmp), final, exitText(err, stderr))
 	}
 	return nil
 }

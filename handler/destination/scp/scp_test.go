@@ -98,3 +98,5 @@ func TestNew(t *testing.T) {
 		}
 	}
 }
+
+func TestHostileFolder(t *testing.T) { target.RunHostile(t, sshd.New(t, sshd.Options{})) }
