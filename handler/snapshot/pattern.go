@@ -20,7 +20,9 @@ import (
 // {date} must be the date of that timestamp, and {user} and {commit} must be
 // values Name can produce (the safe alphabet, not starting with '.' or '-', no
 // longer than Name makes them). A field that appears twice must have the same
-// value twice.
+// value twice. No other host's name is recognised, not even one that extends
+// this host's (leaf1-b, dc1-leaf1 for leaf1): CheckPattern accepts only
+// templates whose names show where {host} ends.
 //
 // A Pattern is immutable and safe for concurrent use.
 type Pattern struct {
@@ -44,7 +46,32 @@ const timeExpr = `([0-9]{8}T[0-9]{6}\.[0-9]{3}Z)`
 //     their age from it (modification times change when files are copied or
 //     restored; names do not);
 //   - has no {host}: the snapshots of different switches would look alike,
-//     and one switch's retention would delete another's.
+//     and one switch's retention would delete another's;
+//   - has {host} in no folder and, in its file name, more than once or beside
+//     {user} or {commit}; see below.
+//
+// Each switch's names must be its own: no name that Name gives one host may
+// match the Pattern of another. Values are sanitised to A-Z a-z 0-9 . _ + @ -,
+// the alphabet of literal text too, so no literal can show where a value ends
+// ('-' or '_' after {host} separates nothing: a host may be called leaf1-b).
+// Only lengths can. {time} and {date} have fixed lengths; {user} and {commit}
+// do not. So {host} must be found in an element that holds no field of free
+// length but {host}:
+//
+//   - a folder, e.g. the default {host}/{host}_{time}_{user}.json: folders hold
+//     no field but {host}, so the folder's length gives the host's, and thus
+//     the host; retention lists only that folder;
+//   - or the file name, with {host} once and no other field but {time} and
+//     {date}, e.g. {host}_{time}.json in a folder shared by all switches. The
+//     length of such a name gives the host's. A record without a time writes
+//     "unknown" for {time} and {date}, which changes the length, but such a
+//     name matches no Pattern: between {host} and one end of the name lies a
+//     {time} or {date}, and the one nearest that end is where the Pattern
+//     wants a digit or 'Z' and the name holds 'u' or 'n'. (With {host} twice
+//     this proof fails; such templates are refused.)
+//
+// So {host}-{user}-{time}.json is refused: leaf1-b-alice-<time> is also
+// leaf1's, by user b-alice.
 func CheckPattern(template string) error {
 	_, err := parsePattern(template)
 	return err
@@ -83,7 +110,35 @@ func parsePattern(template string) ([][]part, error) {
 	case !hasHost:
 		return nil, bad("has no {host}, so retention could not tell this switch's snapshots from another's; add {host}")
 	}
+	if why := hostHidden(elems); why != "" {
+		return nil, bad("has {host} %s; put {host} in a folder, as the default {host}/{host}_{time}_{user}.json does, or keep only one {host}, {time} and {date} in the file name, as {host}_{time}.json does", why)
+	}
 	return elems, nil
+}
+
+// hostHidden returns "" when an element of elems (a template with {host})
+// shows where {host} ends, as CheckPattern explains, and else why none does.
+func hostHidden(elems [][]part) string {
+	for _, elem := range elems[:len(elems)-1] {
+		for _, p := range elem {
+			if p.field == "host" { // folders hold no other field
+				return ""
+			}
+		}
+	}
+	hosts := 0
+	for _, p := range elems[len(elems)-1] {
+		switch p.field {
+		case "host":
+			hosts++
+		case "user", "commit":
+			return fmt.Sprintf("beside {%s} in its file name and in no folder, so other switches' names (leaf1-b's, dc1-leaf1's) can look like leaf1's: values may hold '-', '.' and '_'", p.field)
+		}
+	}
+	if hosts > 1 {
+		return "twice in its file name and in no folder, where cfgsnap cannot prove that no other switch's names look like this one's"
+	}
+	return ""
 }
 
 // NewPattern returns the Pattern of template for host, a Record's Host as

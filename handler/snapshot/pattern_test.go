@@ -15,7 +15,8 @@ func TestPatternMatchesWhatNameWrites(t *testing.T) {
 	lc := lastChange(t)
 	for _, template := range []string{
 		option.New().Name, // {host}/{host}_{time}_{user}.json
-		"{host}_{time}_{user}.json",
+		"{host}_{time}.json",
+		"srl/{date}_{host}+{time}.json",
 		"backups/{host}/{date}_{time}_{commit}.json",
 		"{host}-cfg/{user}+{time}+{host}+{user}.json",
 		"{host}/{time}",
@@ -97,12 +98,79 @@ func TestPatternRefusesOthers(t *testing.T) {
 	}
 }
 
+// Hosts that share a folder, some extending others by what values may hold
+// ('-', '.', '_'), and users that fill the gap between them (leaf1 with user
+// b-admin next to leaf1-b with user admin).
+var (
+	nearHosts = []string{"leaf1", "leaf1-b", "dc1-leaf1", "leaf1.b", "leaf1_b", "b", "dc1"}
+	nearUsers = []string{"admin", "b-admin", "admin-b", "dc1-admin", "admin-dc1", "b.admin", "b_admin", "admin_b"}
+)
+
+// Under every template that CheckPattern accepts, no host's Pattern recognises
+// another host's names, with a time or without; under the two it refuses for
+// hiding where {host} ends, two hosts can even write the same name.
+func TestPatternTellsHostsApart(t *testing.T) {
+	var records []Record
+	for _, host := range nearHosts {
+		for _, user := range nearUsers {
+			for _, at := range []time.Time{lastChange(t), {}} { // {}: "unknown"
+				records = append(records, Record{Host: host, User: user, LastChange: at, Commits: []Commit{{ID: 7}}})
+			}
+		}
+	}
+	for _, template := range []string{
+		option.New().Name, // {host}/{host}_{time}_{user}.json
+		"{host}-cfg/{user}-{time}-{commit}.json",
+		"{host}_{time}.json",
+		"srl/{time}-{host}.json",
+		"{date}.{host}.{time}.json",
+		"{host}{time}",
+	} {
+		for _, host := range nearHosts {
+			p, err := NewPattern(template, host)
+			if err != nil {
+				t.Fatalf("NewPattern(%q): %v", template, err)
+			}
+			for _, r := range records {
+				name, err := Name(template, r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, ok := p.Match(name); ok && r.Host != host {
+					t.Errorf("template %q: host %q's pattern matches %q, host %q's", template, host, name, r.Host)
+				}
+			}
+		}
+	}
+	for _, template := range []string{"{host}-{user}-{time}.json", "{user}-{host}-{time}.json"} {
+		err := CheckPattern(template)
+		if err == nil || !strings.Contains(err.Error(), option.New().Name) {
+			t.Errorf("CheckPattern(%q) = %v; want an error that names the default template, which works", template, err)
+		}
+		of := map[string]string{}
+		shared := false
+		for _, r := range records {
+			name, _ := Name(template, r)
+			if h, ok := of[name]; ok && h != r.Host {
+				shared = true
+			}
+			of[name] = r.Host
+		}
+		if !shared {
+			t.Errorf("bad test: under %q no two hosts write the same name", template)
+		}
+	}
+}
+
 func TestCheckPattern(t *testing.T) {
 	for _, ok := range []string{
 		option.New().Name,
 		"{host}_{time}.json",
 		"backups/{host}/x/{time}_{user}_{commit}_{date}.json",
 		"{host}-{host}/{time}",
+		"{host}-cfg/{user}-{time}-{commit}.json",
+		"{host}{time}",
+		"srl/{date}-{host}-{time}.json",
 	} {
 		if err := CheckPattern(ok); err != nil {
 			t.Errorf("CheckPattern(%q): %v", ok, err)
@@ -120,6 +188,13 @@ func TestCheckPattern(t *testing.T) {
 		"/{host}/{time}.json":                "absolute",
 		"{host}/{nope}_{time}.json":          "unknown field",
 		"":                                   "empty",
+		// Where {host} ends must show (see TestPatternTellsHostsApart).
+		"{host}-{user}-{time}.json":       "{host} beside {user} in its file name and in no folder",
+		"{user}-{host}-{time}.json":       "{host} beside {user}",
+		"{host}_{time}_{user}.json":       "{host} beside {user}",
+		"srl/{host}_{commit}_{time}.js":   "{host} beside {commit}",
+		"{host}_{time}_{host}.json":       "{host} twice in its file name",
+		"{host}.{time}.{host}{date}.json": "{host} twice",
 	} {
 		err := CheckPattern(template)
 		if fail.KindOf(err) != fail.Usage || !strings.Contains(err.Error(), want) {
@@ -136,14 +211,16 @@ func TestCheckPattern(t *testing.T) {
 }
 
 // FuzzPattern checks, for any template, host and values, that the Pattern
-// recognises what Name writes, with its time, and that with a template that
-// gives each host a folder of its own, no other host's name is recognised.
+// recognises what Name writes, with its time, and that no other host's name
+// is recognised, whatever its values.
 func FuzzPattern(f *testing.F) {
-	f.Add(option.New().Name, "leaf1", "leaf10", "admin", int64(42), int64(1758366128456))
-	f.Add("{host}_{time}_{user}.json", "leaf1", "leaf1_2", "x_20250920T110208.456Z", int64(-1), int64(0))
-	f.Add("{host}/{user}{time}{user}", "\u2215", "/", "", int64(0), int64(253402300799999))
-	f.Add("{host}/{date}_{time}", "a", "b", "u", int64(1), int64(-62135596800000))
-	f.Fuzz(func(t *testing.T, template, host, other, user string, commit, ms int64) {
+	f.Add(option.New().Name, "leaf1", "leaf10", "admin", "admin", int64(42), int64(1758366128456))
+	f.Add("{host}_{time}.json", "leaf1", "leaf1_2", "x_20250920T110208.456Z", "", int64(-1), int64(0))
+	f.Add("{host}/{user}{time}{user}", "\u2215", "/", "", "u", int64(0), int64(253402300799999))
+	f.Add("{host}/{date}_{time}", "a", "b", "u", "v", int64(1), int64(-62135596800000))
+	f.Add("{host}-{user}-{time}.json", "leaf1", "leaf1-b", "b-admin", "admin", int64(1), int64(1758366128456))
+	f.Add("{date}{host}{time}", "leaf1", "leaf1unknown", "a", "b", int64(1), int64(1758366128456))
+	f.Fuzz(func(t *testing.T, template, host, other, user, otherUser string, commit, ms int64) {
 		p, err := NewPattern(template, host)
 		if err != nil {
 			if cerr := CheckPattern(template); cerr == nil || fail.KindOf(err) != fail.Usage {
@@ -166,13 +243,15 @@ func FuzzPattern(f *testing.F) {
 		case !inRange && ok:
 			t.Fatalf("Match(%q) = %v for a time outside years 0-9999", name, got)
 		}
-		ownFolder := false
-		for _, e := range strings.Split(template, "/")[:strings.Count(template, "/")] {
-			ownFolder = ownFolder || e == "{host}"
+		if sanitize(other, maxFieldLen) == sanitize(host, maxFieldLen) {
+			return
 		}
-		if ownFolder && sanitize(other, maxFieldLen) != sanitize(host, maxFieldLen) {
-			r.Host = other
-			otherName, _ := Name(template, r)
+		// Another host's names, whatever its user and time, are not this one's.
+		for _, o := range []Record{
+			{Host: other, User: otherUser, LastChange: r.LastChange, Commits: []Commit{{ID: commit / 7}}},
+			{Host: other, User: otherUser}, // no time: {time} and {date} are "unknown"
+		} {
+			otherName, _ := Name(template, o)
 			if _, ok := p.Match(otherName); ok {
 				t.Fatalf("host %q's pattern matches host %q's name %q", host, other, otherName)
 			}
