@@ -110,7 +110,7 @@ func Read(ctx context.Context, src Source, req Request, sink Sink) (Reading, err
 			return Reading{}, err
 		}
 		if later != nil && settled(before, later, base) {
-			return reading(req, later, complete(later, base), nil), nil
+			return reading(req, complete(later, base), nil), nil
 		}
 		if later == nil || !time.Now().Before(deadline) {
 			return unsettled(req, before, later, base)
@@ -273,14 +273,14 @@ func unsettled(req Request, before, later []snapshot.Commit, base int64) (Readin
 	if len(named) == 0 && !req.Manual {
 		return Reading{}, fail.New(fail.Source, "the configuration did not settle within commit-wait (%v): %s still changing it; the events stay queued for the next run", req.Budget, describe(possibly))
 	}
-	r := reading(req, before, named, possibly)
+	r := reading(req, named, possibly)
 	r.Unsettled = true
 	return r, nil
 }
 
 // reading is the Reading whose configuration holds named (and perhaps
-// possibly), as list shows them.
-func reading(req Request, list, named, possibly []snapshot.Commit) Reading {
+// possibly).
+func reading(req Request, named, possibly []snapshot.Commit) Reading {
 	r := Reading{Commits: named, Possibly: possibly, Mark: req.Since}
 	if len(named) == 0 {
 		return r
@@ -291,7 +291,7 @@ func reading(req Request, list, named, possibly []snapshot.Commit) Reading {
 		lcs = req.LastChanges()
 	}
 	for _, lc := range lcs {
-		if c := commitAt(list, lc); c != nil && c.ID == newest.ID && lc.After(r.LastChange) {
+		if setBy(newest, lc) && lc.After(r.LastChange) {
 			r.LastChange = lc
 		}
 	}
@@ -303,6 +303,15 @@ func reading(req Request, list, named, possibly []snapshot.Commit) Reading {
 	}
 	r.Mark = snapshot.Mark{Commit: newest.ID, Started: newest.Started, LastChange: r.LastChange}
 	return r
+}
+
+// setBy reports whether last-change lc is c's: SR Linux sets last-change when
+// a commit has been applied, after it started and before it records its end
+// (which also covers the checkpoint and save steps). A later commit's
+// last-change, which an event may bring before that commit is even listed,
+// is after c's end.
+func setBy(c snapshot.Commit, lc time.Time) bool {
+	return !lc.Before(c.Started) && (c.Ended.IsZero() || !lc.After(c.Ended))
 }
 
 // readUnlisted reads a switch that gives no commit list: once, unless the

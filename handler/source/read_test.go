@@ -317,7 +317,9 @@ func TestReadLastChangeFromEvents(t *testing.T) {
 	alice, aliceLC := sw.commit("alice", "complete")
 	bob, bobLC := sw.commit("bob", "complete")
 	queued := []time.Time{aliceLC}
-	sw.duringRead = func(int) { queued = append(queued, bobLC) }
+	// bob's event arrives during the read, and so does one of a commit that
+	// the switch lists only after it: that one is not bob's.
+	sw.duringRead = func(int) { queued = append(queued, bobLC, bob.Ended.Add(time.Second)) }
 	var got buffer
 	r, err := Read(t.Context(), src, Request{Since: mark(sw.commits[0], sw.t0), LastChanges: func() []time.Time { return queued }, Budget: time.Second}, &got)
 	if err != nil {
