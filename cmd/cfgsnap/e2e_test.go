@@ -839,8 +839,9 @@ func testEveryDestination(t *testing.T, s *suite) {
 	t.Logf("alice's commit, to four targets: %v", time.Since(step).Round(time.Millisecond))
 	aliceName := "leaf11/leaf11_" + lc.Format(tsLayout) + "_alice.json"
 	checkRun("alice's commit", everyTarget, 0)
-	if st := l.status(); !strings.HasPrefix(st, "captured "+aliceName+" (commit 2 by alice)") {
-		t.Errorf("the report starts %q; want it to name %s (commit 2 by alice)", st, aliceName)
+	// The first snapshot holds every commit the switch lists: the boot commit and alice's.
+	if st := l.status(); !strings.HasPrefix(st, "captured "+aliceName+" (commits 1 by admin, 2 by alice)") {
+		t.Errorf("the report starts %q; want it to name %s (commits 1 by admin, 2 by alice)", st, aliceName)
 	}
 	for _, h := range []string{backupHost, gitHost, s3Host, hookHost} {
 		if q := l.dns.Queries(); !slices.Contains(q, h+". A") {
@@ -857,8 +858,8 @@ func testEveryDestination(t *testing.T, s *suite) {
 	if body.Changes != nil {
 		t.Errorf("the webhook's first body has changes %+v; the first snapshot has nothing to compare with", body.Changes)
 	}
-	if c := body.Commits; len(c) != 1 || c[0].ID != 2 || c[0].Username != "alice" {
-		t.Errorf("the webhook's commits are %+v, want commit 2 by alice", c)
+	if c := body.Commits; len(c) != 2 || c[0].ID != 1 || c[1].ID != 2 || c[1].Username != "alice" {
+		t.Errorf("the webhook's commits are %+v, want commits 1 by admin and 2 by alice", c)
 	}
 	// stored: every store, as its location, so a receiver can fetch from it.
 	s3Location := "s3://" + bucket + "/" + s3Key(aliceName) + "?endpoint=" + net.JoinHostPort(s3Host, gatewayPort) + "&tls=false"
@@ -1517,7 +1518,7 @@ func testKill(t *testing.T, s *suite) {
 		var whole func() bool
 		if frac == 1 {
 			whole = func() bool {
-				st, err := os.Stat(filepath.Join(backups, filepath.Dir(final), "."+filepath.Base(final)+".part"))
+				st, err := os.Stat(tempFile(backups, final))
 				_, ferr := os.Stat(filepath.Join(backups, final))
 				return err == nil && st.Size() >= size || ferr == nil
 			}
@@ -1531,10 +1532,9 @@ func testKill(t *testing.T, s *suite) {
 		got := files(t, backups)
 		if final == "" {
 			for _, f := range got {
-				dir, file := filepath.Split(f)
-				if n, ok := strings.CutSuffix(file, ".part"); ok && strings.HasPrefix(n, ".") {
-					final = dir + n[1:]
-				} else if !strings.HasPrefix(file, ".") {
+				if n, ok := finalOf(f); ok {
+					final = n
+				} else if !strings.HasPrefix(filepath.Base(f), ".") {
 					final = f
 				}
 			}
@@ -1542,10 +1542,9 @@ func testKill(t *testing.T, s *suite) {
 				t.Fatalf("after the first kill the server holds %q; want leaf11/leaf11_TIME_carol.json or its .part", got)
 			}
 		}
-		part := filepath.Dir(final) + "/." + filepath.Base(final) + ".part"
 		for _, f := range got {
-			if f != final && f != part {
-				t.Errorf("trial %d: unexpected file %s on the server (want only %s or %s)", i, f, final, part)
+			if n, _ := finalOf(f); f != final && n != final {
+				t.Errorf("trial %d: unexpected file %s on the server (want only %s or a temporary .%s.RANDOM.part)", i, f, final, filepath.Base(final))
 			}
 		}
 		// The one thing that must never happen: a partial file under the final name.

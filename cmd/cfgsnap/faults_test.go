@@ -525,7 +525,6 @@ func testServerKilled(t *testing.T, s *suite, g *ledger, rng *mathrand.Rand) {
 		lc := l.commit(user, "many ports")
 		name := snapName("leaf11", lc, user)
 		g.expect(name, running)
-		part := filepath.Join(g.dir, filepath.FromSlash(destinationTemp(name)))
 		final := filepath.Join(g.dir, filepath.FromSlash(name))
 		frac := 0.1 + 0.8*rng.Float64()
 
@@ -540,6 +539,7 @@ func testServerKilled(t *testing.T, s *suite, g *ledger, rng *mathrand.Rand) {
 		killed := false
 		for start := time.Now(); time.Since(start) < workerBound; {
 			// A whole .part is past the point: only its rename is left.
+			part := tempFile(g.dir, name)
 			if st, err := os.Stat(part); err == nil && st.Size() >= int64(frac*float64(len(running))) && st.Size() < int64(len(running)) {
 				l.srv.Stop()
 				killed = true
@@ -585,11 +585,26 @@ func testServerKilled(t *testing.T, s *suite, g *ledger, rng *mathrand.Rand) {
 	g.only(l)
 }
 
-// destinationTemp is where sftp writes name before its rename: a hidden
-// .part beside it (destination.TempName).
-func destinationTemp(name string) string {
-	dir, base := filepath.Split(filepath.FromSlash(name))
-	return filepath.ToSlash(filepath.Join(dir, "."+base+".part"))
+// tempFile is where a destination writes name (below root) before its
+// rename: a hidden .NAME.RANDOM.part beside it, created afresh by each try
+// (destination.TempName); "" while there is none.
+func tempFile(root, name string) string {
+	dir, base := filepath.Split(filepath.Join(root, filepath.FromSlash(name)))
+	found, _ := filepath.Glob(filepath.Join(dir, "."+base+".*.part"))
+	if len(found) == 0 {
+		return ""
+	}
+	return found[len(found)-1]
+}
+
+// finalOf is the name that a temporary file f (.NAME.RANDOM.part) is for.
+func finalOf(f string) (string, bool) {
+	dir, file := filepath.Split(f)
+	n, ok := strings.CutSuffix(file, ".part")
+	if !ok || !strings.HasPrefix(n, ".") || strings.LastIndexByte(n, '.') < 1 {
+		return "", false
+	}
+	return dir + n[1:strings.LastIndexByte(n, '.')], true
 }
 
 // testDiskFull: the server's target folder is a tmpfs of 1 MiB, filled but
@@ -1248,9 +1263,8 @@ func (c *campaign) settle(st kstate) {
 		return
 	}
 	final := filepath.Join(c.g.dir, filepath.FromSlash(st.name))
-	part := filepath.Join(c.g.dir, filepath.FromSlash(destinationTemp(st.name)))
 	for start, i := time.Now(), 0; ; i++ {
-		_, err1 := os.Stat(part)
+		_, err1 := os.Stat(tempFile(c.g.dir, st.name))
 		_, err2 := os.Stat(final)
 		if err1 == nil || err2 == nil {
 			n := c.killWorkers()
