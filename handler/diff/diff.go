@@ -2,15 +2,25 @@
 // switch: the leaf paths added, removed and changed, counted and the first few
 // named, so a commit message or a notification says what changed without the
 // whole diff.
+//
+// Summaries carry paths, never values: a changed password, TLS key or SNMP
+// community shows as "~/system/tls/server-profile[name=p]/key", and values are
+// held only as hashes. The only values in a path are list keys, as in SR
+// Linux's own paths, and only keys that do not look secret.
+//
+// A path names each list entry by its real key leaves, from Nokia's YANG of
+// releases 22.11 to 25.3 (listkeys.tsv, a copy of the shared fixture
+// list-keys.tsv): /acl/acl-filter[name=cpm][type=ipv4]/entry[sequence-id=10]/description.
+// Key values escape "]" and "\" with a backslash, as gNMI paths do. An entry
+// of a list the table does not know is named by a member that looks like a key
+// and not like a secret, else by its position (see Keys.Name). Keys and
+// Keys.Leaves are that naming on their own, for commands that diff or blame.
 package diff
 
 import (
-	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"sort"
-	"strings"
 
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 )
@@ -19,9 +29,10 @@ import (
 const MaxPaths = 10
 
 // Compare summarises the change from old to new, both SR Linux configurations
-// as JSON. Paths read as in SR Linux's CLI, without module prefixes:
-// /interface[name=ethernet-1/1]/description. The "_preamble" of saved files is
-// left out: its timestamp changes on every save, not the configuration.
+// as JSON, with the paths of SRLinux().Leaves: as in SR Linux's CLI, without
+// module prefixes, /interface[name=ethernet-1/1]/description. The "_preamble"
+// of saved files is left out: its timestamp changes on every save, not the
+// configuration.
 func Compare(old, new io.Reader) (*snapshot.Changes, error) {
 	before, err := leaves(old)
 	if err != nil {
@@ -60,102 +71,7 @@ func Compare(old, new io.Reader) (*snapshot.Changes, error) {
 // leaves maps every leaf path of a configuration to a hash of its value: the
 // hash keeps a large configuration's summary from holding every value twice.
 func leaves(r io.Reader) (map[string]uint64, error) {
-	dec := json.NewDecoder(r)
-	dec.UseNumber()
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("not JSON: %w", err)
-	}
-	top, ok := doc.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("not a JSON object")
-	}
-	delete(top, "_preamble")
 	out := map[string]uint64{}
-	walk("", top, out)
-	return out, nil
-}
-
-func walk(path string, v any, out map[string]uint64) {
-	switch v := v.(type) {
-	case map[string]any:
-		if len(v) == 0 {
-			out[path] = hash(v) // a presence container, e.g. an empty "{}" that enables something
-		}
-		for k, child := range v {
-			walk(path+"/"+local(k), child, out)
-		}
-	case []any:
-		if !isList(v) {
-			out[path] = hash(v) // a leaf-list: one value
-			return
-		}
-		for i, e := range v {
-			walk(path+key(e.(map[string]any), i), e, out)
-		}
-	default:
-		out[path] = hash(v)
-	}
-}
-
-// isList tells a YANG list (entries are objects) from a leaf-list.
-func isList(a []any) bool {
-	for _, e := range a {
-		if _, ok := e.(map[string]any); !ok {
-			return false
-		}
-	}
-	return len(a) > 0
-}
-
-// key names a list entry by its key, as SR Linux does. JSON keeps no schema,
-// so the key is guessed from SR Linux's naming: "name" for most lists, else a
-// member named like a key (sequence-id, index, prefix, address, ...), else the
-// first scalar member by name; an entry with none is named by its position.
-func key(e map[string]any, i int) string {
-	var scalars []string
-	for k, v := range e {
-		switch v.(type) {
-		case string, json.Number, bool:
-			scalars = append(scalars, k)
-		}
-	}
-	if len(scalars) == 0 {
-		return fmt.Sprintf("[%d]", i)
-	}
-	sort.Slice(scalars, func(a, b int) bool {
-		ra, rb := keyRank(local(scalars[a])), keyRank(local(scalars[b]))
-		if ra != rb {
-			return ra < rb
-		}
-		return scalars[a] < scalars[b]
-	})
-	return fmt.Sprintf("[%s=%v]", local(scalars[0]), e[scalars[0]])
-}
-
-func keyRank(k string) int {
-	switch {
-	case k == "name":
-		return 0
-	case k == "id" || k == "index" || strings.HasSuffix(k, "-id") || strings.HasSuffix(k, "-index"):
-		return 1
-	case k == "prefix" || k == "address" || strings.HasSuffix(k, "-address") || strings.HasSuffix(k, "-prefix") || strings.HasSuffix(k, "-name"):
-		return 2
-	}
-	return 3
-}
-
-// local drops a YANG module prefix: srl_nokia-interfaces:interface -> interface.
-func local(k string) string {
-	if i := strings.LastIndexByte(k, ':'); i >= 0 {
-		return k[i+1:]
-	}
-	return k
-}
-
-func hash(v any) uint64 {
-	h := fnv.New64a()
-	b, _ := json.Marshal(v) // values decoded from JSON always encode
-	h.Write(b)
-	return h.Sum64()
+	err := SRLinux().Leaves(r, func(p string, h uint64) { out[p] = h })
+	return out, err
 }

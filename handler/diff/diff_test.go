@@ -68,7 +68,7 @@ func TestLeafListsAndKeys(t *testing.T) {
 		t.Errorf("%d %d %d %q: want the action and the (ordered) leaf-list changed", a, r, c, paths)
 	}
 	if !slices.Contains(paths, "~/acl/entry[sequence-id=10]/action") {
-		t.Errorf("a list without name is keyed by its first scalar: %q", paths)
+		t.Errorf("a list the table does not know is keyed by a member named like a key: %q", paths)
 	}
 }
 
