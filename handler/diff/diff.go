@@ -20,6 +20,7 @@ package diff
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
@@ -34,44 +35,59 @@ const MaxPaths = 10
 // of saved files is left out: its timestamp changes on every save, not the
 // configuration.
 func Compare(old, new io.Reader) (*snapshot.Changes, error) {
-	before, err := leaves(old)
-	if err != nil {
+	keys := SRLinux()
+	before := map[string]leaf{}
+	if err := keys.Leaves(old, func(p string, h uint64) { before[p] = leaf{hash: h} }); err != nil {
 		return nil, fmt.Errorf("previous configuration: %w", err)
 	}
-	after, err := leaves(new)
+	// The new configuration is checked off against the old as it is read, so
+	// only one of them is ever held as paths.
+	c := &snapshot.Changes{}
+	var named firstPaths
+	err := keys.Leaves(new, func(p string, h uint64) {
+		l, ok := before[p]
+		switch {
+		case l.seen:
+			return // a path read twice: only entries named by a guess can repeat one
+		case !ok:
+			c.Added++
+			named.add('+', p)
+		case l.hash != h:
+			c.Changed++
+			named.add('~', p)
+		}
+		before[p] = leaf{hash: h, seen: true}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("new configuration: %w", err)
 	}
-	c := &snapshot.Changes{}
-	var named []string
-	for p, h := range after {
-		switch old, ok := before[p]; {
-		case !ok:
-			c.Added++
-			named = append(named, "+"+p)
-		case old != h:
-			c.Changed++
-			named = append(named, "~"+p)
-		}
-	}
-	for p := range before {
-		if _, ok := after[p]; !ok {
+	for p, l := range before {
+		if !l.seen {
 			c.Removed++
-			named = append(named, "-"+p)
+			named.add('-', p)
 		}
-	}
-	sort.Slice(named, func(i, j int) bool { return named[i][1:] < named[j][1:] })
-	if len(named) > MaxPaths {
-		named = named[:MaxPaths]
 	}
 	c.Paths = named
 	return c, nil
 }
 
-// leaves maps every leaf path of a configuration to a hash of its value: the
-// hash keeps a large configuration's summary from holding every value twice.
-func leaves(r io.Reader) (map[string]uint64, error) {
-	out := map[string]uint64{}
-	err := SRLinux().Leaves(r, func(p string, h uint64) { out[p] = h })
-	return out, err
+// leaf is a path's value, hashed, and whether the new configuration has it.
+type leaf struct {
+	hash uint64
+	seen bool
+}
+
+// firstPaths holds the MaxPaths first changes by path, each marked "+", "-" or
+// "~", in order: a summary never holds more, however much changed.
+type firstPaths []string
+
+func (f *firstPaths) add(mark byte, p string) {
+	if len(*f) == MaxPaths && p > (*f)[MaxPaths-1][1:] {
+		return
+	}
+	i := sort.Search(len(*f), func(i int) bool { return (*f)[i][1:] > p })
+	*f = slices.Insert(*f, i, string(mark)+p)
+	if len(*f) > MaxPaths {
+		*f = (*f)[:MaxPaths]
+	}
 }

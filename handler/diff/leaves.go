@@ -43,7 +43,7 @@ type walker struct {
 func (w walker) walk(path, schema string, v any) {
 	switch v := v.(type) {
 	case map[string]any:
-		if len(v) == 0 {
+		if len(v) == 0 && path != "" { // an empty configuration is no leaf
 			w.leaf(path, hash(v)) // a presence container, e.g. an empty "{}" that enables something
 		}
 		for k, child := range v {
