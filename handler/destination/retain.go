@@ -31,8 +31,10 @@ func (r Retention) On() bool { return r.Keep > 0 || r.KeepDays > 0 }
 
 // Check refuses, with a fail.Usage error, a retention that is on with a
 // template from whose names retention cannot tell a host's snapshots or read
-// their time (snapshot.CheckPattern says which and why). A retention that is
-// off accepts any template. WithRetention checks the same; calling Check when
+// their time (snapshot.CheckPattern says which and why): one without {time} in
+// its file name, say, or one that does not show where {host} ends, such as
+// {host}-{user}-{time}.json, where leaf1 with user b-admin is named as leaf1-b
+// with user admin. A retention that is off accepts any template. WithRetention checks the same; calling Check when
 // options are read refuses the combination before a snapshot is queued.
 func (r Retention) Check() error {
 	if !r.On() {
@@ -47,8 +49,9 @@ func (r Retention) Check() error {
 // older than r.KeepDays days (now tells the time), but
 //
 //   - only files whose names r.Template gives that host (snapshot.Pattern), so
-//     it never removes what cfgsnap did not write: notes, temporaries, other
-//     switches' snapshots, files in subfolders;
+//     it never removes what cfgsnap did not write: notes, temporaries, files in
+//     subfolders, other switches' snapshots, even those of switches whose names
+//     extend this one's (leaf1-b, dc1-leaf1 for leaf1), as Check guarantees;
 //   - never the snapshot just saved, and never the newest one (by the time its
 //     name shows), even when all are older than r.KeepDays;
 //   - ages and order come from the {time} in each name, not from modification

@@ -226,10 +226,16 @@ func TestRetentionRefusesTemplate(t *testing.T) {
 		"{host}/{date}/{host}_{time}.json": "{date} in folder",
 		"{time}_{user}.json":               "no {host}",
 		"../{host}_{time}.json":            "..",
+		// leaf1's names would include leaf1-b's, or dc1-leaf1's.
+		"{host}-{user}-{time}.json": "{host} beside {user}",
+		"{user}-{host}-{time}.json": "{host} beside {user}",
 	} {
-		for _, d := range []destination.Destination{newMemory(), &plain{}} {
+		for i, d := range []destination.Destination{newMemory(), &plain{}} {
 			var l logs
 			r := destination.Retention{Keep: 5, Template: tmpl}
+			if i == 1 {
+				r = destination.Retention{KeepDays: 5, Template: tmpl}
+			}
 			_, err := destination.WithRetention(d, r, now, l.logf)
 			if fail.KindOf(err) != fail.Usage || !strings.Contains(err.Error(), want) {
 				t.Errorf("template %q, %s: got %v, want a Usage error saying %q", tmpl, d, err, want)

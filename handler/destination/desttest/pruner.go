@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/destination"
+	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 )
@@ -55,17 +56,21 @@ func LocalStore(t *testing.T, root string) Store {
 // doc comments promise, and retention (destination.WithRetention) end to end
 // on the real server, where it must remove exactly the snapshots the policy
 // names and leave everything else as it was. Each case gets its own
-// destination.
+// destination. Retention runs under every template in ownTemplates as each
+// of several switches whose names extend one another's (leaf1, leaf1-b,
+// dc1-leaf1), sharing the root, and must remove only that switch's own
+// snapshots; the templates that cannot tell them apart must be refused.
 //
 // Beyond the doc comments, List must leave out the temporaries that
 // destination.IsTempName recognises (a Save in progress is no file yet), give
 // each file's size and a modification time within a minute of when it was
 // written, and both must refuse names that climb out of the root.
 func RunPruner(t *testing.T, newDest NewPrunerFunc) {
-	cases := []struct {
+	type pruneCase struct {
 		name string
 		fn   func(t *testing.T, p destination.Pruner, st Store)
-	}{
+	}
+	cases := []pruneCase{
 		{"ListMissingFolder", listMissing},
 		{"ListFilesDirectlyInFolder", listDirect},
 		{"RemoveFiles", removeFiles},
@@ -74,7 +79,12 @@ func RunPruner(t *testing.T, newDest NewPrunerFunc) {
 		{"RetentionKeepDays", retainKeepDays},
 		{"RetentionKeepAndKeepDays", retainBoth},
 		{"RetentionKeepsNewest", retainNewest},
-		{"RetentionSharedFolder", retainSharedFolder},
+		{"RetentionRefusesLookAlikeNames", retainRefused},
+	}
+	for _, tmpl := range ownTemplates {
+		// A '/' in a test name nests tests: the folder shows as '|'.
+		cases = append(cases, pruneCase{"RetentionOwnHostOnly " + strings.ReplaceAll(tmpl, "/", "|"),
+			func(t *testing.T, p destination.Pruner, st Store) { retainOwnHost(t, p, st, tmpl) }})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -352,16 +362,92 @@ func retainNewest(t *testing.T, p destination.Pruner, st Store) {
 	retain(t, p, st, destination.Retention{Keep: 1, Template: defaultTemplate}, rec, data, older[:2])
 }
 
-// retainSharedFolder: with a template that puts every host in one folder,
-// only this host's snapshots are removed, even of hosts whose names extend
-// or look like this one's.
-func retainSharedFolder(t *testing.T, p destination.Pruner, st Store) {
-	const template = "srl/{host}_{time}_{user}.json"
-	leaf1 := seed(t, p, template, "leaf1", 4*day, 3*day, 2*day, day)
-	for _, host := range []string{"leaf2", "leaf10", "leaf1_x", "LEAF1", "leaf"} {
-		seed(t, p, template, host, 10*day, 9*day, 8*day)
+// Switches whose names extend one another's by characters that names keep
+// ('-', '.', '_', digits) or differ only in case, and users that fill the
+// gap (leaf1 with user b-admin beside leaf1-b with user admin).
+var (
+	nearHosts = []string{"leaf1", "leaf1-b", "dc1-leaf1", "leaf1.b", "leaf1_b", "LEAF1", "leaf10", "leaf"}
+	nearUsers = []string{"admin", "b-admin", "dc1-admin", "b.admin"}
+)
+
+// ownTemplates are the templates of option name with which retention runs
+// as each of nearHosts among the others: the default, and each layout that
+// puts the switches' snapshots in one shared folder.
+var ownTemplates = []string{
+	defaultTemplate,
+	"srl/{host}_{time}.json",
+	"srl/{date}.{host}.{time}.json",
+	"{time}-{host}.json",
+	"{host}-cfg/{user}-{time}-{commit}.json",
+}
+
+// lookAlikeTemplates leave no way to tell where {host} ends (leaf1 with user
+// b-admin is named as leaf1-b with user admin); retention refuses them.
+var lookAlikeTemplates = []string{
+	"{host}-{user}-{time}.json",
+	"{user}-{host}-{time}.json",
+	"srl/{host}_{time}_{user}.json",
+}
+
+// seedNear saves three snapshots, 3, 2 and 1.25 days old, of each of
+// nearHosts straight to p, and returns their names by host.
+func seedNear(t *testing.T, p destination.Pruner, template string) map[string][]string {
+	t.Helper()
+	names := map[string][]string{}
+	for i, host := range nearHosts {
+		for j, ago := range []time.Duration{3 * day, 2 * day, 30 * time.Hour} {
+			r, data := snap(t, template, host, nearUsers[(i+j)%len(nearUsers)], ago)
+			save(t, p, r.Name, data)
+			names[host] = append(names[host], r.Name)
+		}
 	}
-	foreign(st, "srl")
-	rec, data := snap(t, template, "leaf1", "admin", time.Minute)
-	retain(t, p, st, destination.Retention{Keep: 2, KeepDays: 1, Template: template}, rec, data, leaf1[:3])
+	return names
+}
+
+// retainOwnHost: the snapshots of nearHosts share the root; as each host in
+// turn saves through retention, exactly its own older snapshots go, by keep
+// or by keep-days, and every other host's stay.
+func retainOwnHost(t *testing.T, p destination.Pruner, st Store, template string) {
+	old := seedNear(t, p, template)
+	foreign(st, path.Dir(old["leaf1"][0]))
+	for i, host := range nearHosts {
+		r := destination.Retention{Keep: 1, Template: template}
+		if i%2 == 1 {
+			r = destination.Retention{KeepDays: 1, Template: template}
+		}
+		rec, data := snap(t, template, host, nearUsers[i%len(nearUsers)], time.Minute)
+		retain(t, p, st, r, rec, data, old[host])
+	}
+}
+
+// retainRefused: a template that cannot tell the hosts apart is refused
+// before anything is listed or removed, with one line that names the
+// default template, which can; keep and keep-days alike.
+func retainRefused(t *testing.T, p destination.Pruner, st Store) {
+	for _, template := range lookAlikeTemplates {
+		seedNear(t, p, template)
+		before := st.Files()
+		for _, r := range []destination.Retention{{Keep: 1, Template: template}, {KeepDays: 1, Template: template}} {
+			var l testenv.Logs
+			w, err := destination.WithRetention(p, r, now, l.Logf)
+			if err == nil {
+				// Show what it would do: leaf1's retention removes other hosts' snapshots.
+				rec, data := snap(t, template, "leaf1", "admin", time.Minute)
+				if err := w.Save(ctx(t), rec, strings.NewReader(string(data))); err != nil {
+					t.Fatal(err)
+				}
+				t.Fatalf("WithRetention(%+v) accepted the template; saving leaf1's snapshot through it logged:\n%s", r, l.String())
+			}
+			if fail.KindOf(err) != fail.Usage || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), defaultTemplate) {
+				t.Errorf("WithRetention(%+v) = %v; want a one-line usage error that names %s", r, err, defaultTemplate)
+			}
+			if cerr := r.Check(); cerr == nil || cerr.Error() != err.Error() {
+				t.Errorf("Check(%+v) = %v; want WithRetention's error", r, cerr)
+			}
+			if len(l.Lines()) != 0 {
+				t.Errorf("WithRetention(%+v) logged %q", r, l.Lines())
+			}
+		}
+		wantFiles(t, st.Files, before)
+	}
 }
