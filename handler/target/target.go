@@ -128,7 +128,10 @@ func Open(target string, env Env) (destination.Destination, error) {
 	return kept, nil
 }
 
-// Retention is the policy that options keep, keep-days and name make.
+// Retention is the policy that options keep, keep-days and name make. Its
+// Check is what handle runs before queuing, so a name template under which
+// retention could take another switch's snapshots for this one's is refused
+// there, in one line that names a template that works.
 func Retention(c *option.Config) destination.Retention {
 	return destination.Retention{Keep: c.Keep, KeepDays: c.KeepDays, Template: c.Name}
 }
