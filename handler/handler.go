@@ -98,7 +98,7 @@ func Handle(ctx context.Context, raw []byte, c *option.Config, env Env) (string,
 	if err != nil {
 		return "", err
 	}
-	if err := c.SetJSON(ev.Options); err != nil {
+	if err := c.SetEvent(ev.Options); err != nil {
 		return "", fail.New(fail.Usage, "event options: %w", err)
 	}
 	if err := checkTargets(c); err != nil {

@@ -403,7 +403,9 @@ func TestWebhookSaysWhereItIsStored(t *testing.T) {
 		json.NewDecoder(r.Body).Decode(&got)
 	}))
 	defer hook.Close()
-	secret := filepath.Join(t.TempDir(), "secret")
+	// The instance may name secrets only in cfgsnap's own folder, the spool.
+	os.MkdirAll(s.spool, 0o755)
+	secret := filepath.Join(s.spool, "webhook-secret")
 	os.WriteFile(secret, []byte("s3cret\n"), 0o600)
 
 	lc := s.commit("alice", "")

@@ -202,7 +202,7 @@ func readJobs(jobs []spool.Job, base *option.Config, env Env) ([]time.Time, *opt
 		}
 		lastChanges = append(lastChanges, ev.LastChange)
 		c = cloneConfig(base)
-		if err := c.SetJSON(ev.Options); err != nil {
+		if err := c.SetEvent(ev.Options); err != nil {
 			env.logf("queued event %s: options: %v", j.ID, err)
 			c = base
 		}

@@ -11,11 +11,26 @@ import (
 // --options file. A value is a string, or an array of strings as the event
 // handler sends for `values [ ... ]`; numbers and booleans are taken as written.
 func (c *Config) SetJSON(obj gjson.Result) error {
+	names, vals, err := parseObject(obj)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := c.Set(n, vals[n]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseObject reads an options object into its names, sorted (a fixed order
+// makes the first error the same every run), and their values.
+func parseObject(obj gjson.Result) ([]string, map[string][]string, error) {
 	if !obj.Exists() || obj.Type == gjson.Null {
-		return nil
+		return nil, nil, nil
 	}
 	if !obj.IsObject() {
-		return fmt.Errorf("options: want a JSON object, got %s", describe(obj))
+		return nil, nil, fmt.Errorf("options: want a JSON object, got %s", describe(obj))
 	}
 	var (
 		names []string
@@ -44,16 +59,10 @@ func (c *Config) SetJSON(obj gjson.Result) error {
 		return true
 	})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	// A fixed order makes the first error the same every run.
 	sort.Strings(names)
-	for _, n := range names {
-		if err := c.Set(n, vals[n]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return names, vals, nil
 }
 
 func describe(r gjson.Result) string {

@@ -27,6 +27,7 @@ type Config struct {
 	JSONRPCSocket       string
 	JSONRPCUser         string
 	JSONRPCPasswordFile string
+	JSONRPCPlainHTTP    bool
 	CommitWait          time.Duration
 
 	Name    string
@@ -78,8 +79,28 @@ type Option struct {
 	Bool    bool // a flag without a value means true
 	// Script marks options that only the event-handler script reads.
 	Script bool
-	set    func(c *Config, vals []string) error
+	// Trust says whether the event may set it (see SetEvent).
+	Trust Trust
+	set   func(c *Config, vals []string) error
 }
+
+// Trust says where an option's value may come from. Flags and an options file
+// are root's own choice (root runs cfgsnap); the event's options are whatever
+// the switch's configuration users wrote in the instance.
+type Trust int
+
+const (
+	// Anyone: the event may set it (targets, names, retention, timeouts).
+	Anyone Trust = iota
+	// RootPath: a program, folder or socket that root uses; from the event only
+	// when root owns the whole path (package safepath).
+	RootPath
+	// KeyFile: a file whose content cfgsnap uses or sends (keys, passwords,
+	// CAs); from the event only inside the spool folder, cfgsnap's own.
+	KeyFile
+	// RootOnly: never from the event.
+	RootOnly
+)
 
 // NetNSAuto is the default of option netns: srbase-mgmt where it exists, else none.
 const NetNSAuto = "auto"
@@ -93,19 +114,22 @@ func All() []Option {
 		{Name: "source", Default: "sr_cli",
 			Help: "where the running configuration and the commit list come from: sr_cli, jsonrpc, or file:PATH (e.g. file:/etc/opt/srlinux/checkpoint/checkpoint-0.json)",
 			set:  str(func(c *Config) *string { return &c.Source })},
-		{Name: "sr-cli", Default: "/usr/bin/sr_cli",
+		{Name: "sr-cli", Trust: RootPath, Default: "/usr/bin/sr_cli",
 			Help: "path of the sr_cli executable, for source sr_cli",
 			set:  str(func(c *Config) *string { return &c.SRCLI })},
 		{Name: "jsonrpc-url", Default: "http://127.0.0.1/jsonrpc",
 			Help: "JSON-RPC endpoint, for source jsonrpc; reached inside the network namespace",
 			set:  str(func(c *Config) *string { return &c.JSONRPCURL })},
-		{Name: "jsonrpc-socket",
+		{Name: "jsonrpc-plain-http", Trust: RootOnly, Default: "false", Bool: true,
+			Help: "send the JSON-RPC password over plain http:// to a server that is not this switch's loopback (root only; anyone on the way reads it)",
+			set:  boolean(func(c *Config) *bool { return &c.JSONRPCPlainHTTP })},
+		{Name: "jsonrpc-socket", Trust: RootPath,
 			Help: "unix socket of the JSON-RPC server (system json-rpc-server unix-socket); when set, jsonrpc-url's host is ignored",
 			set:  str(func(c *Config) *string { return &c.JSONRPCSocket })},
 		{Name: "jsonrpc-user", Default: "admin",
 			Help: "JSON-RPC basic-auth user",
 			set:  str(func(c *Config) *string { return &c.JSONRPCUser })},
-		{Name: "jsonrpc-password-file",
+		{Name: "jsonrpc-password-file", Trust: KeyFile,
 			Help: "file holding the JSON-RPC password (first line); else $CFGSNAP_JSONRPC_PASSWORD",
 			set:  path(func(c *Config) *string { return &c.JSONRPCPasswordFile })},
 		{Name: "commit-wait", Default: "5",
@@ -120,7 +144,7 @@ func All() []Option {
 		{Name: "netns", Default: NetNSAuto,
 			Help: "network namespace for all network I/O, DNS included: auto (srbase-mgmt where /run/netns/srbase-mgmt exists), none, or a name",
 			set:  str(func(c *Config) *string { return &c.NetNS })},
-		{Name: "identity", Default: "~/.ssh/id_ed25519,~/.ssh/id_rsa", List: true,
+		{Name: "identity", Trust: KeyFile, Default: "~/.ssh/id_ed25519,~/.ssh/id_rsa", List: true,
 			Help: "SSH private key files, tried in order; missing default files are skipped",
 			set: func(c *Config, v []string) error {
 				c.Identities = nil
@@ -133,7 +157,7 @@ func All() []Option {
 				}
 				return nil
 			}},
-		{Name: "known-hosts", Default: "~/.ssh/known_hosts",
+		{Name: "known-hosts", Trust: KeyFile, Default: "~/.ssh/known_hosts",
 			Help: "OpenSSH known_hosts file that SSH host keys are checked against",
 			set:  path(func(c *Config) *string { return &c.KnownHosts })},
 		{Name: "host-key",
@@ -166,19 +190,19 @@ func All() []Option {
 		{Name: "author-email", Default: "{user}@{host}",
 			Help: "git: the commit author's e-mail, whose name is the switch user who committed; fields {user} {host}",
 			set:  str(func(c *Config) *string { return &c.AuthorEmail })},
-		{Name: "git-password-file",
+		{Name: "git-password-file", Trust: KeyFile,
 			Help: "git over HTTPS: file holding the token or password (first line); else $CFGSNAP_GIT_PASSWORD",
 			set:  path(func(c *Config) *string { return &c.GitPasswordFile })},
-		{Name: "s3-access-key-file",
+		{Name: "s3-access-key-file", Trust: KeyFile,
 			Help: "S3: file holding the access key id; else $AWS_ACCESS_KEY_ID, else the shared credentials file",
 			set:  path(func(c *Config) *string { return &c.S3AccessKeyFile })},
-		{Name: "s3-secret-key-file",
+		{Name: "s3-secret-key-file", Trust: KeyFile,
 			Help: "S3: file holding the secret access key; else $AWS_SECRET_ACCESS_KEY, else the shared credentials file",
 			set:  path(func(c *Config) *string { return &c.S3SecretKeyFile })},
-		{Name: "ca-file",
+		{Name: "ca-file", Trust: KeyFile,
 			Help: "PEM file of CA certificates that HTTPS peers (webhook, git, S3, the jsonrpc source) are verified against, besides the system's",
 			set:  path(func(c *Config) *string { return &c.CAFile })},
-		{Name: "webhook-secret-file",
+		{Name: "webhook-secret-file", Trust: KeyFile,
 			Help: "webhook: file holding the HMAC-SHA256 secret that signs each body (X-Cfgsnap-Signature); else $CFGSNAP_WEBHOOK_SECRET; required for format json",
 			set:  path(func(c *Config) *string { return &c.WebhookSecretFile })},
 		{Name: "webhook-include-config", Default: "false", Bool: true,
@@ -201,7 +225,7 @@ func All() []Option {
 		{Name: "keep-days", Default: "0",
 			Help: "retention: delete snapshots of this switch older than N days at file-like targets; 0 keeps all; the newest is always kept",
 			set:  whole(func(c *Config) *int { return &c.KeepDays })},
-		{Name: "spool-dir", Default: "/etc/opt/srlinux/cfgsnap",
+		{Name: "spool-dir", Trust: RootPath, Default: "/etc/opt/srlinux/cfgsnap",
 			Help: "folder for the job queue, undelivered snapshots and the last-run report",
 			set:  path(func(c *Config) *string { return &c.SpoolDir })},
 		{Name: "spool-max-count", Default: "100",
@@ -227,7 +251,7 @@ func All() []Option {
 		{Name: "debug", Default: "false", Bool: true,
 			Help: "log each step to stderr (and the spool's worker.log)",
 			set:  boolean(func(c *Config) *bool { return &c.Debug })},
-		{Name: "binary", Default: "/usr/local/bin/cfgsnap", Script: true,
+		{Name: "binary", Trust: RootOnly, Default: "/usr/local/bin/cfgsnap", Script: true,
 			Help: "event-handler script: absolute path of the cfgsnap binary on the switch",
 			set:  str(func(c *Config) *string { return &c.Binary })},
 		{Name: "sudo", Default: "auto", Script: true,

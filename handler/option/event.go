@@ -1,0 +1,127 @@
+package option
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/cfgsnap/cfgsnap/handler/safepath"
+)
+
+// RootFile holds root's own options on a switch, read when no --options file
+// is given: what the event-handler instance may not set (Trust). It must be
+// root's (package safepath).
+const RootFile = "/etc/opt/srlinux/cfgsnap/options.json"
+
+// srlConfigFile is what option source file:PATH may name when an event sets
+// it: SR Linux's saved configuration or one of its checkpoints, never any other
+// file root can read.
+var srlConfigFile = regexp.MustCompile(`^/etc/opt/srlinux/(config\.json|checkpoint/checkpoint-[0-9]{1,4}\.json)$`)
+
+// SetEvent applies an event's options: what the switch's configuration users
+// wrote in the event-handler instance. cfgsnap runs as root, so an option that
+// chooses what root runs, reads or writes is taken from the event only when it
+// cannot turn a configuration user into root or into a reader of root's
+// files (see Trust):
+//
+//   - sr-cli, spool-dir, jsonrpc-socket: root owns the whole path;
+//   - key, password and CA files: inside the spool folder (cfgsnap's own, where
+//     root puts them), and root owns the whole path;
+//   - source file:PATH: SR Linux's config.json or a checkpoint only;
+//   - jsonrpc-url: this switch only (loopback), as the password goes there;
+//   - binary: never (it is the script's BINARY).
+//
+// Everything else (targets, names, retention, timeouts) is the instance's to set.
+func (c *Config) SetEvent(obj gjson.Result) error {
+	names, vals, err := parseObject(obj)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if o, ok := Lookup(n); ok && o.Trust == RootOnly {
+			return fmt.Errorf("option %s is not read from the event-handler instance: %s", n, rootOnlyWhere(n))
+		}
+		if err := c.Set(n, vals[n]); err != nil {
+			return err
+		}
+	}
+	// Key files are checked against the spool folder the event may have set.
+	for _, n := range names {
+		if err := c.checkFromEvent(n, vals[n]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func rootOnlyWhere(name string) string {
+	if name == "binary" {
+		return "where cfgsnap is installed is set as root, as BINARY at the top of cfgsnap.py"
+	}
+	return "set it as root, in " + RootFile + " or as a flag"
+}
+
+func (c *Config) checkFromEvent(name string, vals []string) error {
+	o, _ := Lookup(name)
+	v := last(vals)
+	switch {
+	case o.Trust == RootPath:
+		if err := safepath.Check(v, name == "spool-dir"); err != nil {
+			return fmt.Errorf("option %s %q may come from the event-handler instance only when root owns the whole path, and %v: fix the ownership, or %s", name, clip(v), err, rootOnlyWhere(name))
+		}
+	case o.Trust == KeyFile:
+		dir, err := filepath.Abs(c.SpoolDir)
+		if err != nil {
+			return fmt.Errorf("option spool-dir %q: %v", clip(c.SpoolDir), err)
+		}
+		for _, p := range filePaths(name, vals) {
+			if !safepath.Within(p, dir) {
+				return fmt.Errorf("option %s %q: the event-handler instance may name only files in cfgsnap's folder %s, where root puts its keys and secrets: move the file there", name, clip(p), dir)
+			}
+			// A missing file is reported when it is used; nobody but root can create it.
+			if err := safepath.Check(p, true); err != nil {
+				return fmt.Errorf("option %s %q may come from the event-handler instance only when root owns the whole path, and %v: fix the ownership", name, clip(p), err)
+			}
+		}
+	case name == "source":
+		if p, ok := strings.CutPrefix(v, "file:"); ok && !srlConfigFile.MatchString(strings.Replace(p, "///", "/", 1)) {
+			return fmt.Errorf("option source %q: the event-handler instance may read only SR Linux's own configuration files, /etc/opt/srlinux/config.json and /etc/opt/srlinux/checkpoint/checkpoint-N.json; %s", clip(v), rootOnlyWhere(name))
+		}
+	case name == "jsonrpc-url":
+		if u, err := url.Parse(v); err == nil && !Loopback(u.Hostname()) {
+			return fmt.Errorf("option jsonrpc-url %q: the event-handler instance may point it only at this switch (127.0.0.1, ::1 or localhost), since the JSON-RPC password goes there; %s", clip(v), rootOnlyWhere(name))
+		}
+	}
+	return nil
+}
+
+// filePaths are the files a KeyFile option names, as Set reads them.
+func filePaths(name string, vals []string) []string {
+	if name != "identity" {
+		return []string{ExpandHome(last(vals))}
+	}
+	var out []string
+	for _, s := range vals {
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, ExpandHome(p))
+			}
+		}
+	}
+	return out
+}
+
+// Loopback reports whether host is this machine: what a switch's own JSON-RPC
+// server listens on.
+func Loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,98 @@
+package safepath_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cfgsnap/cfgsnap/handler/safepath"
+	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
+)
+
+// nobody is the uid of the other user these tests plant files as.
+const nobody = 65534
+
+func TestCheck(t *testing.T) {
+	testenv.NeedRoot(t)
+	// t.TempDir is below /tmp: world-writable, sticky, and root owns what it
+	// makes there.
+	root := t.TempDir()
+	mk := func(rel string, mode os.FileMode, uid int) string {
+		p := filepath.Join(root, rel)
+		if strings.HasSuffix(rel, "/") {
+			if err := os.Mkdir(p, mode); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := os.WriteFile(p, []byte("#!/bin/sh\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Clean(p)
+	}
+	ok := mk("ok/", 0o755, 0)
+	prog := mk("ok/sr_cli", 0o755, 0)
+	theirs := mk("theirs/", 0o755, nobody)
+	evil := mk("theirs/evil.sh", 0o755, nobody)
+	mk("open/", 0o777, 0)
+	sticky := mk("sticky/", os.ModeSticky|0o777, 0)
+	inSticky := mk("sticky/sr_cli", 0o755, 0)
+	inOpen := mk("open/sr_cli", 0o755, 0)
+	groupWritable := mk("ok/gw", 0o775, 0)
+	link := filepath.Join(root, "ok", "link")
+	if err := os.Symlink(prog, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path      string
+		missingOK bool
+		refused   string // "" when the path is root's
+	}{
+		{prog, false, ""},
+		{ok, false, ""},
+		{filepath.Join(ok, "spool", "sub"), true, ""},       // created later by root, below a folder only root writes
+		{filepath.Join(ok, "spool"), false, "no such file"}, // must exist
+		{evil, false, "owned by uid 65534"},
+		{filepath.Join(theirs, "x"), true, "owned by uid 65534"},
+		{inOpen, false, "writable by group or others"},
+		{groupWritable, false, "writable by group or others"},
+		{link, false, "symbolic link"},
+		{filepath.Join(link, "x"), true, "symbolic link"},
+		{inSticky, false, ""}, // others cannot replace root's entry of a sticky folder
+		{filepath.Join(sticky, "not-made-yet"), true, "writable by group or others"}, // but could create it first
+		{"relative/sr_cli", false, "absolute"},
+		{ok + "/../ok/sr_cli", false, "clean"},
+	} {
+		err := safepath.Check(c.path, c.missingOK)
+		switch {
+		case c.refused == "" && err != nil:
+			t.Errorf("Check(%s, %v) = %v; want it accepted", c.path, c.missingOK, err)
+		case c.refused != "" && (err == nil || !strings.Contains(err.Error(), c.refused)):
+			t.Errorf("Check(%s, %v) = %v; want it refused: %s", c.path, c.missingOK, err, c.refused)
+		}
+	}
+}
+
+func TestWithin(t *testing.T) {
+	for _, c := range []struct {
+		p, dir string
+		want   bool
+	}{
+		{"/etc/opt/srlinux/cfgsnap/id_ed25519", "/etc/opt/srlinux/cfgsnap", true},
+		{"/etc/opt/srlinux/cfgsnap/keys/s3", "/etc/opt/srlinux/cfgsnap", true},
+		{"/etc/opt/srlinux/cfgsnap", "/etc/opt/srlinux/cfgsnap", false},
+		{"/etc/opt/srlinux/cfgsnap/../../../shadow", "/etc/opt/srlinux/cfgsnap", false},
+		{"/etc/opt/srlinux/cfgsnap-evil/key", "/etc/opt/srlinux/cfgsnap", false},
+		{"/etc/shadow", "/etc/opt/srlinux/cfgsnap", false},
+		{"id_ed25519", "/etc/opt/srlinux/cfgsnap", false},
+	} {
+		if got := safepath.Within(c.p, c.dir); got != c.want {
+			t.Errorf("Within(%q, %q) = %v, want %v", c.p, c.dir, got, c.want)
+		}
+	}
+}
