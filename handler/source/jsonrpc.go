@@ -50,6 +50,11 @@ func newJSONRPC(c *option.Config, dial func(ctx context.Context, network, addr s
 	if err != nil {
 		return nil, err
 	}
+	// Basic auth over plain HTTP is the password in the clear: fine on the
+	// switch itself, not across a network, unless root says so.
+	if password != "" && u.Scheme == "http" && c.JSONRPCSocket == "" && !option.Loopback(u.Hostname()) && !c.JSONRPCPlainHTTP {
+		return nil, fail.New(fail.Usage, "option jsonrpc-url %s is plain http to another host, which would send the JSON-RPC password in the clear: use https://, 127.0.0.1 or jsonrpc-socket, or set jsonrpc-plain-http as root", u.Redacted())
+	}
 	j := &jsonRPC{user: c.JSONRPCUser, password: password}
 	if sock := c.JSONRPCSocket; sock != "" {
 		// A unix socket is a file: every network namespace reaches it the same way,

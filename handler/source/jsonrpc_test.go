@@ -355,3 +355,41 @@ func TestOpenRefusesBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// Basic auth over plain HTTP is the password in the clear: allowed to this
+// switch's loopback and its unix socket, refused to anything else unless root
+// sets jsonrpc-plain-http, and refused before anything is dialled.
+func TestJSONRPCPasswordNeverInTheClear(t *testing.T) {
+	t.Parallel()
+	password := writeFile(t, "password", []byte("NokiaSrl1!\n"))
+	for _, c := range []struct {
+		url, socket string
+		plain       bool
+		password    string
+		refused     bool
+	}{
+		{url: "http://172.20.20.2/jsonrpc", password: password, refused: true},
+		{url: "http://leaf1.example/jsonrpc", password: password, refused: true},
+		{url: "http://172.20.20.2/jsonrpc", password: password, plain: true},
+		{url: "http://172.20.20.2/jsonrpc"}, // no password, nothing to leak
+		{url: "https://172.20.20.2/jsonrpc", password: password},
+		{url: "http://127.0.0.1/jsonrpc", password: password},
+		{url: "http://[::1]/jsonrpc", password: password},
+		{url: "http://localhost:8080/jsonrpc", password: password},
+		{url: "http://172.20.20.2/jsonrpc", socket: "/run/srl/jsonrpc.sock", password: password},
+	} {
+		o := option.New()
+		o.Source, o.JSONRPCURL, o.JSONRPCSocket, o.JSONRPCPlainHTTP, o.JSONRPCPasswordFile = "jsonrpc", c.url, c.socket, c.plain, c.password
+		dialled := false
+		_, err := Open(o, func(context.Context, string, string) (net.Conn, error) {
+			dialled = true
+			return nil, errors.New("not here")
+		})
+		switch {
+		case c.refused && (fail.KindOf(err) != fail.Usage || !strings.Contains(err.Error(), "in the clear") || dialled):
+			t.Errorf("%+v: Open = %v (dialled %v); want a Usage error before any dial", c, err, dialled)
+		case !c.refused && err != nil:
+			t.Errorf("%+v: Open = %v; want it accepted", c, err)
+		}
+	}
+}
