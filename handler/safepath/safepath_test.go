@@ -63,7 +63,7 @@ func TestCheck(t *testing.T) {
 		{groupWritable, false, "writable by group or others"},
 		{link, false, "symbolic link"},
 		{filepath.Join(link, "x"), true, "symbolic link"},
-		{inSticky, false, ""}, // others cannot replace root's entry of a sticky folder
+		{inSticky, false, ""},                                                        // others cannot replace root's entry of a sticky folder
 		{filepath.Join(sticky, "not-made-yet"), true, "writable by group or others"}, // but could create it first
 		{"relative/sr_cli", false, "absolute"},
 		{ok + "/../ok/sr_cli", false, "clean"},
