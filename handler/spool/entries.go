@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -61,7 +62,7 @@ func (s *Spool) Create() (*Writer, error) {
 		return nil, err
 	}
 	dir := filepath.Join(s.dir, snapsDir)
-	f, err := os.CreateTemp(dir, tmpPrefix+"snapshot-*") // mode 0600
+	f, err := createTemp(dir, tmpPrefix+"snapshot-")
 	if err != nil {
 		done()
 		return nil, osErr(err, "creating a snapshot in %s", dir)
@@ -117,7 +118,7 @@ func (w *Writer) Reopen() (*os.File, error) {
 	if w.done == nil {
 		return nil, fail.New(fail.Internal, "spool: reopening a snapshot already committed or aborted")
 	}
-	f, err := os.Open(w.f.Name())
+	f, err := openFile(w.f.Name(), os.O_RDONLY, 0)
 	if err != nil {
 		return nil, osErr(err, "reopening the snapshot")
 	}
@@ -222,7 +223,7 @@ func (s *Spool) Open(e Entry) (*os.File, error) {
 	if !isEntryID(e.ID) {
 		return nil, fail.New(fail.Internal, "spool: %q is not an entry of this spool; pass entries as Pending returned them", e.ID)
 	}
-	f, err := os.Open(contentPath(s.dir, e.ID))
+	f, err := openFile(contentPath(s.dir, e.ID), os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fail.New(fail.Internal, "spool: snapshot %s is no longer spooled (delivered or dropped meanwhile)", e.ID)
 	}
@@ -287,7 +288,7 @@ func (s *Spool) Delivered(e Entry, target, location string) error {
 // readMeta reads the .meta of entry id.
 func readMeta(dir, id string) (meta, error) {
 	var m meta
-	b, err := os.ReadFile(metaPath(dir, id))
+	b, err := readFile(metaPath(dir, id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return m, err
 	}
@@ -405,8 +406,13 @@ func (s *Spool) removeOrphans() error {
 func (s *Spool) writePending(n int) error {
 	want := strconv.Itoa(n) + "\n"
 	p := filepath.Join(s.dir, pendingFile)
-	if fi, err := os.Stat(p); err == nil && fi.Mode() == 0o644 {
-		if b, err := os.ReadFile(p); err == nil && string(b) == want {
+	// A file that openFile refuses, a link say, is replaced, never followed.
+	if f, err := openFile(p, os.O_RDONLY, 0); err == nil {
+		fi, err := f.Stat()
+		b := make([]byte, len(want)+1)
+		n, _ := io.ReadFull(f, b)
+		f.Close()
+		if err == nil && fi.Mode() == 0o644 && string(b[:n]) == want {
 			return nil
 		}
 	}
@@ -430,8 +436,9 @@ func (s *Spool) KeepAsPrevious(e Entry) error {
 		return err
 	}
 	defer done()
-	tmp := filepath.Join(s.dir, tmpPrefix+previousFile) // recover removes it if we die here
-	os.Remove(tmp)
+	// A fresh name that link(2) creates or fails on, like CreateTemp's;
+	// recover removes it if we die here.
+	tmp := filepath.Join(s.dir, fmt.Sprintf("%s%s-%016x", tmpPrefix, previousFile, rand.Uint64()))
 	if err := os.Link(contentPath(s.dir, e.ID), tmp); err != nil {
 		return osErr(err, "keeping the snapshot for the next comparison")
 	}
@@ -444,5 +451,5 @@ func (s *Spool) KeepAsPrevious(e Entry) error {
 
 // Previous opens the last configuration captured; fs.ErrNotExist before the first.
 func (s *Spool) Previous() (*os.File, error) {
-	return os.Open(filepath.Join(s.dir, previousFile))
+	return openFile(filepath.Join(s.dir, previousFile), os.O_RDONLY, 0)
 }

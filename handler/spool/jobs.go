@@ -85,7 +85,7 @@ func (s *Spool) AddJob(event []byte) error {
 	}
 	defer done()
 	dir := filepath.Join(s.dir, jobsDir)
-	f, err := os.CreateTemp(dir, tmpPrefix+"job-*")
+	f, err := createTemp(dir, tmpPrefix+"job-")
 	if err != nil {
 		return osErr(err, "queueing the event in %s", dir)
 	}
@@ -132,7 +132,7 @@ func (s *Spool) Jobs() ([]Job, error) {
 		if !ok || !isJobID(id) {
 			continue // a temporary file, or not ours
 		}
-		b, err := os.ReadFile(filepath.Join(dir, name))
+		b, err := readFile(filepath.Join(dir, name))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // removed by the worker meanwhile
 		}

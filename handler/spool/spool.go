@@ -27,6 +27,21 @@
 // cleans up only if it can take it exclusively without waiting. A run that
 // cannot clean up leaves it to the next.
 //
+// The spool runs as root, so nobody else may be able to change what its
+// names point to. Open refuses a spool folder that is not safe for the
+// effective user: its path must be absolute; the folder must not be a
+// symbolic link, must belong to the effective user and must not be writable
+// by group or others; every folder above it must belong to root or the
+// effective user and must not be writable by group or others unless it is
+// sticky (like /tmp, where others cannot rename or remove root's entries).
+// A symbolic link above the spool folder is followed only if it belongs to
+// root or the effective user. Folders of the path that are missing are
+// created 0755 and checked alike.
+// Inside, no link is ever followed: every file is opened with O_NOFOLLOW and
+// must be a regular file of the effective user (with one name, to be written
+// in place), jobs/ and snapshots/ must be folders of the effective user, and
+// new files are created under fresh random names and renamed into place.
+//
 // AddJob, Jobs, Pending, Open and Status may run at any time, in any process.
 // Create (and its Writer), Delivered, RemoveJobs, SetStatus and SetCaptured
 // change what the worker owns: call them with the lock held (Lock or
@@ -41,6 +56,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,15 +100,14 @@ type Spool struct {
 
 // Open opens the spool folder dir, creating it (0755, so that the pending file
 // can be read by a script not running as root) and its private subfolders
-// (0700) as needed, and removes what interrupted writes left behind.
+// (0700) as needed, and removes what interrupted writes left behind. It
+// refuses a folder that is not safe, as the package comment says.
 //
 // At most maxCount undelivered snapshots of at most maxBytes bytes in total
 // are kept; when a new snapshot would exceed either, the oldest are dropped
 // and each drop is reported through logf (which may be nil).
 func Open(dir string, maxCount int, maxBytes int64, logf func(format string, args ...any)) (*Spool, error) {
 	switch {
-	case dir == "":
-		return nil, fail.New(fail.Usage, "option spool-dir is empty; set it to a folder such as /etc/opt/srlinux/cfgsnap")
 	case maxCount < 1:
 		return nil, fail.New(fail.Usage, "option spool-max-count is %d; set it to at least 1", maxCount)
 	case maxBytes < 1:
@@ -101,32 +116,18 @@ func Open(dir string, maxCount int, maxBytes int64, logf func(format string, arg
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	s := &Spool{dir: filepath.Clean(dir), maxCount: maxCount, maxBytes: maxBytes, logf: logf, now: time.Now}
-
-	fi, err := os.Stat(s.dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if err := os.MkdirAll(s.dir, 0o755); err != nil {
-			return nil, osErr(err, "creating spool folder %s", s.dir)
-		}
-		// MkdirAll's mode is cut by the umask; the script needs to read pending.
-		if err := os.Chmod(s.dir, 0o755); err != nil {
-			return nil, osErr(err, "setting the mode of spool folder %s", s.dir)
-		}
-	case err != nil:
-		return nil, osErr(err, "opening spool folder %s", s.dir)
-	case !fi.IsDir():
-		return nil, fail.New(fail.Usage, "option spool-dir: %s is not a folder; point spool-dir at a folder", s.dir)
+	dir, err := checkPath(dir, true)
+	if err != nil {
+		return nil, err
 	}
+	s := &Spool{dir: dir, maxCount: maxCount, maxBytes: maxBytes, logf: logf, now: time.Now}
 	for _, sub := range []string{jobsDir, snapsDir} {
 		p := filepath.Join(s.dir, sub)
 		if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, osErr(err, "creating spool folder %s", p)
 		}
-		// Snapshots hold password hashes and keys: keep them private even if
-		// someone widened the folder's mode.
-		if err := os.Chmod(p, 0o700); err != nil {
-			return nil, osErr(err, "setting the mode of spool folder %s", p)
+		if err := privateDir(p); err != nil {
+			return nil, err
 		}
 	}
 	if err := s.recover(); err != nil {
@@ -275,7 +276,7 @@ func (s *Spool) writing() (done func(), err error) {
 
 func (s *Spool) openLockFile(name string) (*os.File, error) {
 	p := filepath.Join(s.dir, name)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openFile(p, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, osErr(err, "opening lock file %s", p)
 	}
@@ -315,7 +316,7 @@ func (s *Spool) SetStatus(line string) error {
 
 // Status returns the summary of the last run, or "" if none was recorded.
 func (s *Spool) Status() (string, error) {
-	b, err := os.ReadFile(filepath.Join(s.dir, statusFile))
+	b, err := readFile(filepath.Join(s.dir, statusFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
@@ -345,7 +346,7 @@ func (s *Spool) SetCaptured(m snapshot.Mark) error {
 // was. A file from before commits were tracked holds the last-change alone.
 func (s *Spool) Captured() (snapshot.Mark, error) {
 	p := filepath.Join(s.dir, capturedFile)
-	b, err := os.ReadFile(p)
+	b, err := readFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return snapshot.Mark{}, nil
 	}
@@ -367,7 +368,7 @@ func (s *Spool) Captured() (snapshot.Mark, error) {
 // sees the old or the new content, never part of it. The mode is set
 // explicitly: the umask must not hide the pending count from the script.
 func writeAtomic(dir, name string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(dir, tmpPrefix+name+"-*")
+	f, err := createTemp(dir, tmpPrefix+name+"-")
 	if err != nil {
 		return osErr(err, "writing %s", filepath.Join(dir, name))
 	}
@@ -396,7 +397,7 @@ func writeAtomic(dir, name string, data []byte, perm os.FileMode) error {
 
 // syncDir makes renames and removals in dir durable.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
+	d, err := openDir(dir)
 	if err != nil {
 		return osErr(err, "opening folder %s", dir)
 	}
@@ -409,14 +410,16 @@ func syncDir(dir string) error {
 
 // readNames lists dir in name order.
 func readNames(dir string) ([]string, error) {
-	ents, err := os.ReadDir(dir)
+	d, err := openDir(dir)
 	if err != nil {
 		return nil, osErr(err, "listing spool folder %s", dir)
 	}
-	names := make([]string, len(ents))
-	for i, e := range ents {
-		names[i] = e.Name()
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, osErr(err, "listing spool folder %s", dir)
 	}
+	slices.Sort(names)
 	return names, nil
 }
 
@@ -433,6 +436,9 @@ func remove(p string) error {
 // never be a folder (too long a name, a file on its way, a read-only file
 // system) is a bad option, the rest is unexpected.
 func osErr(err error, format string, args ...any) error {
+	if fe := (*fail.Error)(nil); errors.As(err, &fe) {
+		return err // says what to do already
+	}
 	what := fmt.Sprintf(format, args...)
 	switch {
 	case errors.Is(err, fs.ErrPermission):

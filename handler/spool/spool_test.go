@@ -544,9 +544,11 @@ func TestOpenBadOptions(t *testing.T) {
 func TestPermissions(t *testing.T) {
 	for _, umask := range []int{0o077, 0o000} {
 		t.Run(fmt.Sprintf("umask %03o", umask), func(t *testing.T) {
+			// Before the umask: under umask 000, t.TempDir would be
+			// world-writable, and Open rightly refuses a spool below it.
+			dir := filepath.Join(t.TempDir(), "etc", "cfgsnap")
 			old := syscall.Umask(umask)
 			defer syscall.Umask(old)
-			dir := filepath.Join(t.TempDir(), "etc", "cfgsnap")
 			s, _ := openSpool(t, dir, 10, 1<<20)
 			if err := s.AddJob([]byte(`{}`)); err != nil {
 				t.Fatal(err)

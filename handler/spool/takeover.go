@@ -30,7 +30,7 @@ func (s *Spool) TakeOver(ctx context.Context) (unlock func(), ok bool, err error
 // on its way out. Unknown (no pid yet, no /proc) counts as alive: that is
 // TryLock's old answer, and a live holder does look at the queue again.
 func (s *Spool) holderExiting() bool {
-	b, err := os.ReadFile(filepath.Join(s.dir, lockFile))
+	b, err := readFile(filepath.Join(s.dir, lockFile))
 	if err != nil {
 		return false
 	}
