@@ -2,8 +2,12 @@
 // real MicroPython (the WebAssembly port through Node: upython/run.mjs) and
 // under CPython (testdata/run_cpython.py), holding both to the same assertions.
 //
-// Each interpreter gets every case in one batch run (a fresh interpreter per
-// case), so the whole suite costs two process starts plus the checks.
+// Which program the script starts is BINARY, the constant at its top. Each
+// case runs a copy of the script installed with the BINARY it names (install),
+// most of them the stand-in binary. A runner takes one script per batch run (a
+// fresh interpreter per case), so each interpreter gets one batch per copy,
+// the batches side by side: the suite costs a few process starts plus the
+// checks.
 package script
 
 import (
@@ -16,7 +20,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,10 +34,13 @@ const (
 	script        = "cfgsnap.py"
 	sudoPrefix    = "/usr/bin/sudo -n "
 	defaultBinary = "/usr/local/bin/cfgsnap"
+	binaryLine    = `BINARY = "/usr/local/bin/cfgsnap"` // the line an installer edits
+	binaryError   = "cfgsnap.py: error: BINARY at the top of cfgsnap.py must be an absolute path"
 	npmPackage    = "upython/node_modules/@micropython/micropython-webassembly-pyscript/package.json"
 
 	lastChangePath = "system configuration last-change"
 	lastChange     = "2025-09-20T11:02:08.456Z" // the last-change of most cases
+	older          = "2025-09-20T10:59:59.001Z" // one remembered before it
 	memoryKey      = "cfgsnap-last-change"      // the script's persistent-data key
 )
 
@@ -59,8 +69,11 @@ type testCase struct {
 	input  string
 	mirror []string // host folders MicroPython must see (spool folders)
 
+	// BINARY in the copy of the script it runs, the binary its cmdline starts
+	// (defaultBinary: cfgsnap.py as it is).
+	binary  string
+	script  string // that copy (set by env.cases)
 	run     bool   // a run-script action is returned
-	binary  string // the binary it starts
 	sudo    bool   // through /usr/bin/sudo -n
 	delay   int    // reinvoke-with-delay in ms; 0: none
 	printed string // "": the script prints nothing; else its one line contains this
@@ -75,8 +88,8 @@ type result struct {
 }
 
 type interpreter struct {
-	name string
-	argv func(t *testing.T) []string // the batch command line; skips (fails in CI) without the peer
+	name   string
+	runner func(t *testing.T) []string // the command line less the script; skips (fails in CI) without the peer
 }
 
 var interpreters = []interpreter{
@@ -84,10 +97,10 @@ var interpreters = []interpreter{
 		node := testenv.NeedCommand(t, "node")
 		_, err := os.Stat(npmPackage)
 		testenv.Need(t, err == nil, "@micropython/micropython-webassembly-pyscript is not installed (npm ci --prefix eventhandler-scripts/upython)")
-		return []string{node, "upython/run.mjs", "--batch", script}
+		return []string{node, "upython/run.mjs"}
 	}},
 	{"cpython", func(t *testing.T) []string {
-		return []string{testenv.NeedCommand(t, "python3"), "testdata/run_cpython.py", "--batch", script}
+		return []string{testenv.NeedCommand(t, "python3"), "testdata/run_cpython.py"}
 	}},
 }
 
@@ -97,9 +110,9 @@ func TestScript(t *testing.T) {
 	outputs := map[string][]result{}
 	for _, in := range interpreters {
 		t.Run(in.name, func(t *testing.T) {
-			argv := in.argv(t)
+			runner := in.runner(t)
 			start := time.Now()
-			results := runBatch(t, argv, cases)
+			results := runAll(t, runner, cases)
 			t.Logf("%s: %d cases in %v", in.name, len(cases), time.Since(start).Round(time.Millisecond))
 			outputs[in.name] = results
 			for i, c := range cases {
@@ -128,8 +141,7 @@ func TestRunners(t *testing.T) {
 	}
 	for _, in := range interpreters {
 		t.Run(in.name, func(t *testing.T) {
-			argv := in.argv(t)
-			argv = append(argv[:2:2], probe) // drop --batch and the script
+			argv := append(in.runner(t), probe)
 			cmd := exec.Command(argv[0], argv[1:]...)
 			cmd.Stdin = strings.NewReader(`{"x":"é"}`)
 			var stderr bytes.Buffer
@@ -171,8 +183,51 @@ func TestScriptSource(t *testing.T) {
 	}
 }
 
-func runBatch(t *testing.T, argv []string, cases []testCase) []result {
+// runAll runs cases with runner, one batch per script copy, as many batches
+// at a time as there are CPUs, and returns their results in case order.
+func runAll(t *testing.T, runner []string, cases []testCase) []result {
 	t.Helper()
+	var scripts []string
+	batches := map[string][]int{} // script -> indexes of its cases
+	for i, c := range cases {
+		if batches[c.script] == nil {
+			scripts = append(scripts, c.script)
+		}
+		batches[c.script] = append(batches[c.script], i)
+	}
+	results := make([]result, len(cases))
+	errs := make([]error, len(scripts))
+	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for k, s := range scripts {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			idx := batches[s]
+			batch := make([]testCase, len(idx))
+			for j, i := range idx {
+				batch[j] = cases[i]
+			}
+			rs, err := runBatch(slices.Concat(runner, []string{"--batch", s}), batch)
+			if err != nil {
+				errs[k] = err
+				return
+			}
+			for j, i := range idx {
+				results[i] = rs[j]
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return results
+}
+
+func runBatch(argv []string, cases []testCase) ([]result, error) {
 	type item struct {
 		Input  string   `json:"input"`
 		Mirror []string `json:"mirror"`
@@ -183,7 +238,7 @@ func runBatch(t *testing.T, argv []string, cases []testCase) []result {
 	}
 	in, err := json.Marshal(items)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin = bytes.NewReader(in)
@@ -191,22 +246,24 @@ func runBatch(t *testing.T, argv []string, cases []testCase) []result {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("%v: %v\n%s", argv, err, stderr.String())
+		return nil, fmt.Errorf("%v: %v\n%s", argv, err, stderr.String())
 	}
 	var results []result
 	if err := json.Unmarshal(out, &results); err != nil {
-		t.Fatalf("%v: bad output: %v\n%s", argv, err, out)
+		return nil, fmt.Errorf("%v: bad output: %v\n%s", argv, err, out)
 	}
 	if len(results) != len(cases) {
-		t.Fatalf("%v: %d results for %d cases", argv, len(results), len(cases))
+		return nil, fmt.Errorf("%v: %d results for %d cases", argv, len(results), len(cases))
 	}
-	return results
+	return results, nil
 }
 
-// env holds the stand-in binary and the spool folders of one test run.
+// env holds the stand-in binary, the installed script copies and the spool
+// folders of one test run.
 type env struct {
 	dir     string
-	standin string // symlink named cfgsnap to this test binary
+	standin string            // symlink named cfgsnap to this test binary
+	copies  map[string]string // BINARY -> the script installed with it
 	n       int
 }
 
@@ -219,7 +276,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{dir: dir, standin: filepath.Join(dir, "bin", "cfgsnap")}
+	e := &env{dir: dir, standin: filepath.Join(dir, "bin", "cfgsnap"), copies: map[string]string{}}
 	if err := os.Mkdir(filepath.Dir(e.standin), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -227,6 +284,39 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// install returns cfgsnap.py as an installer who keeps cfgsnap at binary has
+// it: the script's text with its one BINARY line set to binary (a JSON string
+// is a Python string literal too), in a folder of its own. cfgsnap.py as it is
+// for defaultBinary, the value it ships with.
+func (e *env) install(t *testing.T, binary string) string {
+	if binary == defaultBinary {
+		return script
+	}
+	if path, ok := e.copies[binary]; ok {
+		return path
+	}
+	src, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(src), "\n")
+	if n := slices.Index(lines, binaryLine); n < 0 || slices.Index(lines[n+1:], binaryLine) >= 0 {
+		t.Fatalf("%s: want the line %s exactly once, which installers edit", script, binaryLine)
+	} else {
+		lines[n] = "BINARY = " + string(marshal(t, binary))
+	}
+	dir := filepath.Join(e.dir, fmt.Sprintf("eventmgr%d", len(e.copies)))
+	path := filepath.Join(dir, script)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.copies[binary] = path
+	return path
 }
 
 // spool makes a fresh spool folder; pending is the marker's content, or
@@ -262,14 +352,14 @@ type obj = map[string]any
 func (e *env) cases(t *testing.T) []testCase {
 	var cs []testCase
 	add := func(c testCase) { cs = append(cs, c) }
-	// ok is a case that starts the stand-in without sudo.
+	// ok is a case whose BINARY is the stand-in, started without sudo.
 	ok := func(name, input string) testCase {
 		return testCase{name: name, input: input, run: true, binary: e.standin}
 	}
-	// lcEvent is an event with last-change lc (no such path when nil), the
-	// stand-in and opts as options, and pdata as persistent-data (none when nil).
+	// lcEvent is an event with last-change lc (no such path when nil), sudo
+	// false and opts as options, and pdata as persistent-data (none when nil).
 	lcEvent := func(lc, pdata any, opts obj) string {
-		o := obj{"binary": e.standin, "sudo": "false"}
+		o := obj{"sudo": "false"}
 		for k, v := range opts {
 			o[k] = v
 		}
@@ -289,7 +379,8 @@ func (e *env) cases(t *testing.T) []testCase {
 	remembered := obj{memoryKey: lastChange}
 	again := func(opts obj) string { return lcEvent(lastChange, remembered, opts) }
 
-	// Every real input, as it is (default binary, sudo auto) and with the stand-in.
+	// Every real input, as it is to cfgsnap.py as it is (sudo auto), and with
+	// sudo false to the copy that starts the stand-in.
 	// None was handed on before: one with a last-change gets a reinvocation
 	// and remembers it, alone; other persistent-data it came with is not ours
 	// and does not come back.
@@ -326,7 +417,7 @@ func (e *env) cases(t *testing.T) []testCase {
 		if opts == nil {
 			opts = obj{}
 		}
-		opts["binary"], opts["sudo"] = e.standin, "false"
+		opts["sudo"] = "false"
 		ev["options"] = opts
 		c.name, c.input, c.binary, c.sudo = "fixture/"+name+"/standin", event(t, ev), e.standin, false
 		add(c)
@@ -347,12 +438,13 @@ func (e *env) cases(t *testing.T) []testCase {
 	}
 	// Those a last-change could be (short printable ASCII) are remembered and
 	// get a reinvocation; the others only reach the binary, which refuses them.
-	// The other persistent-data key is not ours: it never comes back.
+	// The other persistent-data key is not ours: it never comes back. Option
+	// binary is ignored: BINARY runs.
 	plain := map[string]bool{"quotes": true, "subshell": true, "backticks": true, "metachars": true}
 	for name, h := range hostile {
 		c := ok("hostile/"+name, event(t, obj{
 			"paths":           []obj{{"path": lastChangePath, "value": h}, {"path": h, "value": h}},
-			"options":         obj{"binary": e.standin, "sudo": "false", "target": h, "name": []string{h, h}, h: h},
+			"options":         obj{"binary": h, "sudo": "false", "target": h, "name": []string{h, h}, h: h},
 			"persistent-data": obj{h: h},
 		}))
 		if plain[name] {
@@ -360,8 +452,8 @@ func (e *env) cases(t *testing.T) []testCase {
 		}
 		add(c)
 	}
-	add(ok("hostile/escaped-in-json", `{"paths":[{"path":"a\"b\\c","value":"\u00e9\ud83d\ude00\u0000\u2028\n$(x)"}],"options":{"binary":"`+e.standin+`","sudo":"false","target":"\ud800\u0000"}}`))
-	add(ok("hostile/spaces-tabs-newlines-between-tokens", "\n\t {\r\n \"options\" :\t{ \"binary\" : \""+e.standin+"\" ,\n\"sudo\":\"false\" } }\n\n"))
+	add(ok("hostile/escaped-in-json", `{"paths":[{"path":"a\"b\\c","value":"\u00e9\ud83d\ude00\u0000\u2028\n$(x)"}],"options":{"binary":"/x\u0000\n$(reboot)","sudo":"false","target":"\ud800\u0000"}}`))
+	add(ok("hostile/spaces-tabs-newlines-between-tokens", "\n\t {\r\n \"options\" :\t{ \"sudo\" : \"false\" ,\n\"target\":\"x\" } }\n\n"))
 
 	// Malformed inputs still reach the binary, with default options.
 	for name, in := range map[string]string{
@@ -379,7 +471,7 @@ func (e *env) cases(t *testing.T) []testCase {
 	} {
 		add(testCase{name: "malformed/" + name, input: in, run: true, binary: defaultBinary, sudo: true})
 	}
-	add(testCase{name: "malformed/empty", input: "", printed: "empty"})
+	add(testCase{name: "malformed/empty", input: "", binary: defaultBinary, printed: "empty"})
 
 	// sudo: auto means true unless netns is none.
 	for _, s := range []struct {
@@ -410,7 +502,7 @@ func (e *env) cases(t *testing.T) []testCase {
 				opts[k] = v
 			}
 		}
-		in := event(t, obj{"options": mergeBinary(opts, e.standin)})
+		in := event(t, obj{"options": opts})
 		c := testCase{name: "sudo/" + s.name, input: in, run: true, binary: e.standin, sudo: s.sudo}
 		if s.warn {
 			c.printed = "option sudo"
@@ -418,38 +510,67 @@ func (e *env) cases(t *testing.T) []testCase {
 		add(c)
 	}
 
-	// binary: an absolute path of safe characters, or no action and one error line.
+	// Which program runs is BINARY, root's choice: option binary, set by
+	// whoever may configure the switch, is ignored whatever its value (the
+	// binary refuses it). BINARY is an absolute path of safe characters, or
+	// the script runs nothing and prints one error line.
 	validLong := "/" + strings.Repeat("x/", 999) + "y"
 	add(testCase{name: "binary/default", input: `{"options":{}}`, run: true, binary: defaultBinary, sudo: true})
-	add(testCase{name: "binary/empty-list", input: `{"options":{"binary":[]}}`, run: true, binary: defaultBinary, sudo: true})
-	c := ok("binary/list-last-wins", withOpts(obj{"binary": []string{"/bad path", e.standin}}))
+	for name, b := range map[string]string{"2000-chars": validLong, "plus-dot-dash": "/opt/c++/cfg_snap-1.0/bin/cfgsnap"} {
+		add(testCase{name: "binary/BINARY/" + name, input: withOpts(nil), run: true, binary: b, delay: 60000, memory: remembered})
+	}
+	// The option naming the stand-in, or a valid path listed: cfgsnap.py as
+	// it is still starts its BINARY.
+	for name, b := range map[string]any{
+		"standin":      e.standin,
+		"standin-list": []string{"/bad path", e.standin},
+		"empty-list":   []string{},
+		"valid-long":   validLong,
+	} {
+		add(testCase{name: "binary/option-ignored/" + name, input: event(t, obj{"options": obj{"binary": b}}), run: true, binary: defaultBinary, sudo: true})
+	}
+	c := ok("binary/option-ignored/default", withOpts(obj{"binary": defaultBinary}))
 	c.delay, c.memory = 60000, remembered
 	add(c)
-	add(testCase{name: "binary/2000-chars", input: withOpts(obj{"binary": validLong}), run: true, binary: validLong, delay: 60000, memory: remembered})
-	add(testCase{name: "binary/plus-dot-dash", input: withOpts(obj{"binary": "/opt/c++/cfg_snap-1.0/bin/cfgsnap"}), run: true, binary: "/opt/c++/cfg_snap-1.0/bin/cfgsnap", delay: 60000, memory: remembered})
+	bad := map[string]string{
+		"relative":     "cfgsnap",
+		"dot-relative": "./cfgsnap",
+		"empty":        "",
+		"root-only":    "/",
+		"space":        "/usr/bin/cfg snap",
+		"semicolon":    "/x;reboot",
+		"subshell":     "/x$(reboot)",
+		"backtick":     "/x`id`",
+		"single-quote": "/x'y",
+		"double-quote": `/x"y`,
+		"newline":      "/x\n/y",
+		"tab":          "/x\ty",
+		"nul":          "/x\x00y",
+		"unicode":      "/usr/bin/cfgsnäp",
+		"tilde":        "~/cfgsnap",
+		"glob":         "/usr/bin/cfg*",
+		"2000-hostile": "/" + long[:1999],
+	}
+	for name, b := range bad {
+		// In BINARY: nothing runs, not even the valid binary the option
+		// names, and what was remembered comes back.
+		add(testCase{name: "binary/bad-BINARY/" + name, input: lcEvent(lastChange, obj{memoryKey: older}, obj{"binary": e.standin}),
+			binary: b, printed: binaryError, memory: obj{memoryKey: older}})
+		// In the option: ignored, BINARY runs.
+		c := ok("binary/option-ignored/"+name, withOpts(obj{"binary": b}))
+		c.delay, c.memory = 60000, remembered
+		add(c)
+	}
 	for name, b := range map[string]any{
-		"relative":      "cfgsnap",
-		"dot-relative":  "./cfgsnap",
-		"empty":         "",
-		"root-only":     "/",
-		"space":         "/usr/bin/cfg snap",
-		"semicolon":     "/x;reboot",
-		"subshell":      "/x$(reboot)",
-		"backtick":      "/x`id`",
-		"single-quote":  "/x'y",
-		"double-quote":  `/x"y`,
-		"newline":       "/x\n/y",
-		"tab":           "/x\ty",
-		"nul":           "/x\x00y",
-		"unicode":       "/usr/bin/cfgsnäp",
-		"tilde":         "~/cfgsnap",
-		"glob":          "/usr/bin/cfg*",
-		"2000-hostile":  "/" + long[:1999],
 		"number":        42,
 		"object":        obj{"a": "/x"},
 		"list-last-bad": []string{e.standin, "bad"},
+		"null":          nil,
+		"true":          true,
 	} {
-		add(testCase{name: "binary/bad/" + name, input: withOpts(obj{"binary": b}), printed: "option binary"})
+		c := ok("binary/option-ignored/"+name, withOpts(obj{"binary": b}))
+		c.delay, c.memory = 60000, remembered
+		add(c)
 	}
 
 	// The pending marker: on a reinvocation (the last-change remembered),
@@ -517,15 +638,18 @@ func (e *env) cases(t *testing.T) []testCase {
 	c = ok("pending/spool-dir-2000-hostile", again(obj{"spool-dir": long[:2000]}))
 	c.memory = remembered
 	add(c)
-	add(testCase{name: "pending/bad-binary", input: event(t, obj{"options": obj{"binary": "rel", "spool-dir": dir}}), mirror: []string{dir}, printed: "option binary"})
+	add(testCase{name: "pending/bad-BINARY", input: event(t, obj{"options": obj{"spool-dir": dir}}), mirror: []string{dir}, binary: "cfgsnap", printed: binaryError})
 
 	e.memoryCases(t, add, lcEvent, sp)
 
 	// An event too long for one command-line argument is refused, not truncated.
-	add(testCase{name: "too-long", input: withOpts(obj{"target": strings.Repeat("x", 70000)}), printed: "too long"})
+	add(testCase{name: "too-long", input: withOpts(obj{"target": strings.Repeat("x", 70000)}), binary: e.standin, printed: "too long"})
 	c = ok("long-but-fits", withOpts(obj{"target": strings.Repeat("x", 60000)}))
 	c.delay, c.memory = 60000, remembered
 	add(c)
+	for i := range cs {
+		cs[i].script = e.install(t, cs[i].binary)
+	}
 	return cs
 }
 
@@ -539,7 +663,6 @@ func (e *env) cases(t *testing.T) []testCase {
 // no persistent-data. Nothing in persistent-data reaches the cmdline other
 // than as part of the hex of the whole input (checkCmdline).
 func (e *env) memoryCases(t *testing.T, add func(testCase), lcEvent func(lc, pdata any, opts obj) string, sp func(string) *string) {
-	const older = "2025-09-20T10:59:59.001Z"
 	remembered := obj{memoryKey: lastChange}
 	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
 	nested := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
@@ -690,13 +813,13 @@ func (e *env) memoryCases(t *testing.T, add func(testCase), lcEvent func(lc, pda
 		"no-path-member": `[{"value":"` + lastChange + `"}]`,
 		"path-not-str":   `[{"path":["` + lastChangePath + `"],"value":"` + lastChange + `"}]`,
 	} {
-		in := `{"paths":` + paths + `,"options":{"binary":"` + e.standin + `","sudo":"false","spool-dir":"/nonexistent"}}`
+		in := `{"paths":` + paths + `,"options":{"sudo":"false","spool-dir":"/nonexistent"}}`
 		add(testCase{name: "memory/paths/" + name, input: in, run: true, binary: e.standin})
 	}
 	// The first last-change path counts, as in the binary.
 	two := func(a, b string) string {
 		return `{"paths":[{"path":"` + lastChangePath + `","value":"` + a + `"},{"path":"` + lastChangePath + `","value":"` + b + `"}],` +
-			`"options":{"binary":"` + e.standin + `","sudo":"false","spool-dir":"/nonexistent"},"persistent-data":{"cfgsnap-last-change":"` + lastChange + `"}}`
+			`"options":{"sudo":"false","spool-dir":"/nonexistent"},"persistent-data":{"cfgsnap-last-change":"` + lastChange + `"}}`
 	}
 	add(testCase{name: "memory/paths/first-counts-same", input: two(lastChange, older), run: true, binary: e.standin, memory: remembered})
 	add(testCase{name: "memory/paths/first-counts-new", input: two(older, lastChange), run: true, binary: e.standin, delay: 60000, memory: obj{memoryKey: older}})
@@ -704,14 +827,14 @@ func (e *env) memoryCases(t *testing.T, add func(testCase), lcEvent func(lc, pda
 	// Nothing run: nothing new was handed on, so the usable remembered value
 	// comes back, alone; without one, no persistent-data.
 	pd := obj{memoryKey: older, "x": obj{"y": []int{1}}}
-	add(testCase{name: "memory/bad-binary", input: lcEvent(lastChange, pd, obj{"binary": "rel"}), printed: "option binary", memory: obj{memoryKey: older}})
-	add(testCase{name: "memory/bad-binary-no-persistent-data", input: lcEvent(lastChange, nil, obj{"binary": "rel"}), printed: "option binary"})
-	add(testCase{name: "memory/bad-binary-others-only", input: lcEvent(lastChange, obj{"x": "y"}, obj{"binary": "rel"}), printed: "option binary"})
-	add(testCase{name: "memory/bad-binary-unusable-value", input: lcEvent(lastChange, obj{memoryKey: "é 中文 😀"}, obj{"binary": "rel"}), printed: "option binary"})
-	add(testCase{name: "memory/bad-binary-not-an-object", input: lcEvent(lastChange, []obj{pd}, obj{"binary": "rel"}), printed: "option binary"})
+	add(testCase{name: "memory/bad-BINARY", input: lcEvent(lastChange, pd, nil), binary: "cfgsnap", printed: binaryError, memory: obj{memoryKey: older}})
+	add(testCase{name: "memory/bad-BINARY-no-persistent-data", input: lcEvent(lastChange, nil, nil), binary: "cfgsnap", printed: binaryError})
+	add(testCase{name: "memory/bad-BINARY-others-only", input: lcEvent(lastChange, obj{"x": "y"}, nil), binary: "cfgsnap", printed: binaryError})
+	add(testCase{name: "memory/bad-BINARY-unusable-value", input: lcEvent(lastChange, obj{memoryKey: "é 中文 😀"}, nil), binary: "cfgsnap", printed: binaryError})
+	add(testCase{name: "memory/bad-BINARY-not-an-object", input: lcEvent(lastChange, []obj{pd}, nil), binary: "cfgsnap", printed: binaryError})
 	big := obj{memoryKey: older, "big": strings.Repeat("x", 70000)}
-	add(testCase{name: "memory/too-long", input: lcEvent(lastChange, big, nil), printed: "too long", memory: obj{memoryKey: older}})
-	add(testCase{name: "memory/too-long-others-only", input: lcEvent(lastChange, obj{"big": strings.Repeat("x", 70000)}, nil), printed: "too long"})
+	add(testCase{name: "memory/too-long", input: lcEvent(lastChange, big, nil), binary: e.standin, printed: "too long", memory: obj{memoryKey: older}})
+	add(testCase{name: "memory/too-long-others-only", input: lcEvent(lastChange, obj{"big": strings.Repeat("x", 70000)}, nil), binary: e.standin, printed: "too long"})
 
 	// An object whose options are not an object: the binary refuses it, but
 	// its persistent-data and last-change count as in any object.
@@ -731,11 +854,6 @@ func (e *env) memoryCases(t *testing.T, add func(testCase), lcEvent func(lc, pda
 	} {
 		add(testCase{name: "memory/malformed/" + name, input: in, run: true, binary: defaultBinary, sudo: true})
 	}
-}
-
-func mergeBinary(opts obj, binary string) obj {
-	opts["binary"] = binary
-	return opts
 }
 
 func (e *env) check(t *testing.T, c testCase, r result) {
