@@ -8,6 +8,11 @@
 # the ones that decide how the binary is started; the binary reads all options
 # itself from the event (and rejects typos loudly).
 #
+# Which program runs is root's choice, not the instance's: BINARY below. The
+# script lives in root's eventmgr folder, while the instance's options are
+# anyone's who may configure the switch, and the cmdline may run as root
+# (sudo, or run-as-user). Installed elsewhere? Edit BINARY here.
+#
 # The one thing it remembers, in the event handler's persistent-data, is the
 # last-change it last handed on, to decide when to ask for a second look (see
 # the retry rule in event_handler_main). The event-handler instance that runs
@@ -21,7 +26,7 @@
 
 import json
 
-DEFAULT_BINARY = "/usr/local/bin/cfgsnap"
+BINARY = "/usr/local/bin/cfgsnap"
 DEFAULT_SPOOL_DIR = "/etc/opt/srlinux/cfgsnap"
 DEFAULT_RETRY = "60"
 SUDO = "/usr/bin/sudo -n "
@@ -60,7 +65,7 @@ def shown(value):
 
 def valid_binary(path):
     # Only characters that mean nothing to a shell, so the cmdline needs no quoting.
-    return len(path) > 1 and path[0] == "/" and all(c in PATH_CHARS for c in path)
+    return isinstance(path, str) and len(path) > 1 and path[0] == "/" and all(c in PATH_CHARS for c in path)
 
 
 def millis(seconds):
@@ -168,10 +173,12 @@ def event_handler_main(in_json_str):
 
     # From here on, the returns that run nothing remember what was remembered:
     # nothing new was handed on.
-    binary = option(options, "binary", DEFAULT_BINARY)
-    if not valid_binary(binary):
-        print("cfgsnap.py: error: option binary must be an absolute path of A-Z a-z 0-9 / . _ + - only, got %s; cfgsnap not run" % shown(binary))
+    # An option "binary" in the instance is not read here: the binary refuses it
+    # loudly, which is how an old instance learns where the setting went.
+    if not valid_binary(BINARY):
+        print("cfgsnap.py: error: BINARY at the top of cfgsnap.py must be an absolute path of A-Z a-z 0-9 / . _ + - only, got %s; cfgsnap not run" % shown(str(BINARY)))
         return reply([], previous)
+    binary = BINARY
 
     sudo = option(options, "sudo", "auto")
     if sudo not in ("auto", "true", "false"):

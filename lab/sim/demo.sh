@@ -40,11 +40,16 @@ JSON
 # The event handler's input for this commit, with the instance's options.
 cat >"$out/input.json" <<JSON
 {"paths":[{"path":"system configuration last-change","value":"$last_change"}],"schemas":[{"path":"system configuration last-change"}],
- "options":{"target":"file://$out/backups","source":"sr_cli","sr-cli":"$out/switch/sr_cli","netns":"none","binary":"$root/bin/cfgsnap","spool-dir":"$out/spool"}}
+ "options":{"target":"file://$out/backups","source":"sr_cli","sr-cli":"$out/switch/sr_cli","netns":"none","spool-dir":"$out/spool"}}
 JSON
 
+# The script, installed as on a switch whose cfgsnap is not at /usr/local/bin:
+# its BINARY line edited (which program runs is root's choice, not the instance's).
+sed 's|^BINARY = "/usr/local/bin/cfgsnap"$|BINARY = "'"$root"'/bin/cfgsnap"|' eventhandler-scripts/cfgsnap.py >"$out/cfgsnap.py"
+grep -q "^BINARY = \"$root/bin/cfgsnap\"$" "$out/cfgsnap.py" || { echo "demo: could not set BINARY in cfgsnap.py" >&2; exit 1; }
+
 echo "== event handler: cfgsnap.py in MicroPython"
-output=$(node eventhandler-scripts/upython/run.mjs eventhandler-scripts/cfgsnap.py <"$out/input.json")
+output=$(node eventhandler-scripts/upython/run.mjs "$out/cfgsnap.py" <"$out/input.json")
 echo "$output" | cut -c1-160
 cmdline=$(python3 -c 'import json,sys; print([a["run-script"]["cmdline"] for a in json.loads(sys.argv[1])["actions"] if "run-script" in a][0])' "$output")
 
