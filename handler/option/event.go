@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -59,6 +60,26 @@ func (c *Config) SetEvent(obj gjson.Result) error {
 	return nil
 }
 
+// FromEvent says, in a phrase for help texts, what the event-handler instance
+// may set of option o; "" when it may set anything.
+func (o Option) FromEvent() string {
+	switch {
+	case o.Name == "binary":
+		return "not an instance option: the script's BINARY"
+	case o.Trust == RootPath:
+		return "from the instance only when root owns the whole path"
+	case o.Trust == KeyFile:
+		return "from the instance only as a file in cfgsnap's folder (spool-dir)"
+	case o.Trust == RootOnly:
+		return "root only: a flag or " + RootFile
+	case o.Name == "source":
+		return "from the instance, file: only for /etc/opt/srlinux/config.json or a checkpoint"
+	case o.Name == "jsonrpc-url":
+		return "from the instance only on loopback"
+	}
+	return ""
+}
+
 func rootOnlyWhere(name string) string {
 	if name == "binary" {
 		return "where cfgsnap is installed is set as root, as BINARY at the top of cfgsnap.py"
@@ -73,6 +94,11 @@ func (c *Config) checkFromEvent(name string, vals []string) error {
 	case o.Trust == RootPath:
 		if err := safepath.Check(v, name == "spool-dir"); err != nil {
 			return fmt.Errorf("option %s %q may come from the event-handler instance only when root owns the whole path, and %v: fix the ownership, or %s", name, clip(v), err, rootOnlyWhere(name))
+		}
+		// Root owns /etc too: the spool must be cfgsnap's, one it made, or
+		// one still to make, never a folder that means something else.
+		if name == "spool-dir" && exists(v) && !(isDir(filepath.Join(v, "jobs")) && isDir(filepath.Join(v, "snapshots"))) {
+			return fmt.Errorf("option spool-dir %q: the event-handler instance may name only a spool cfgsnap made (with its jobs and snapshots folders) or a folder still to be made; %s", clip(v), rootOnlyWhere(name))
 		}
 	case o.Trust == KeyFile:
 		dir, err := filepath.Abs(c.SpoolDir)
@@ -98,6 +124,16 @@ func (c *Config) checkFromEvent(name string, vals []string) error {
 		}
 	}
 	return nil
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+func isDir(p string) bool {
+	fi, err := os.Lstat(p)
+	return err == nil && fi.IsDir()
 }
 
 // filePaths are the files a KeyFile option names, as Set reads them.

@@ -19,8 +19,13 @@ import (
 func TestSetEventRootChoosesWhatRootRuns(t *testing.T) {
 	testenv.NeedRoot(t)
 	root := t.TempDir()
-	spool := filepath.Join(root, "cfgsnap")
+	spool := filepath.Join(root, "cfgsnap") // a spool cfgsnap made: its folders, and keys root put there
 	mkdir(t, spool, 0o755, 0)
+	mkdir(t, filepath.Join(spool, "jobs"), 0o700, 0)
+	mkdir(t, filepath.Join(spool, "snapshots"), 0o700, 0)
+	system := filepath.Join(root, "sudoers.d") // root's, but no spool: as /etc/sudoers.d
+	mkdir(t, system, 0o755, 0)
+	writeAs(t, filepath.Join(system, "admin"), 0o440, 0)
 	key := writeAs(t, filepath.Join(spool, "id_ed25519"), 0o600, 0)
 	srcli := writeAs(t, filepath.Join(root, "sr_cli"), 0o755, 0)
 	theirs := filepath.Join(root, "x")
@@ -49,6 +54,8 @@ func TestSetEventRootChoosesWhatRootRuns(t *testing.T) {
 		// ...a spool someone else controls, or a relative one...
 		{map[string]any{"spool-dir": theirs}, "owned by uid 65534"},
 		{map[string]any{"spool-dir": "spool"}, "absolute"},
+		{map[string]any{"spool-dir": system}, "only a spool cfgsnap made"},
+		{map[string]any{"spool-dir": system, "git-password-file": filepath.Join(system, "admin")}, "only a spool cfgsnap made"},
 		// ...any file root can read, shipped to the event's target...
 		{map[string]any{"source": "file:" + victim}, "SR Linux's own configuration files"},
 		{map[string]any{"source": "file:/etc/opt/srlinux/../../shadow"}, "SR Linux's own configuration files"},
