@@ -18,7 +18,6 @@ import (
 	"log"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -65,7 +64,7 @@ func (e Env) audit(spoolDir, line string) {
 	if e.isWorker {
 		return
 	}
-	f, err := openLog(spoolDir)
+	f, err := spool.OpenLog(spoolDir)
 	if err != nil {
 		e.logf("writing %s: %v", WorkerLog, err)
 		return
@@ -74,22 +73,8 @@ func (e Env) audit(spoolDir, line string) {
 	log.New(f, "", log.LstdFlags|log.LUTC).Print(line)
 }
 
-// openLog opens the spool's worker.log for appending, cut back to nothing when
-// it passes maxLog.
-func openLog(spoolDir string) (*os.File, error) {
-	p := filepath.Join(spoolDir, WorkerLog)
-	if st, err := os.Stat(p); err == nil && st.Size() > maxLog {
-		os.Truncate(p, 0)
-	}
-	return os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-}
-
-// WorkerLog is the worker's log file in the spool folder. It is cut back to
-// nothing when it passes maxLog, since /etc/opt on a switch is small.
-const (
-	WorkerLog = "worker.log"
-	maxLog    = 1 << 20
-)
+// WorkerLog is the worker's log file in the spool folder (spool.OpenLog).
+const WorkerLog = spool.WorkerLog
 
 // Handle validates raw (the event-handler input), applies its options over c,
 // queues it and starts a worker. It returns the one line for the instance's state.
@@ -162,7 +147,7 @@ func StartWorker(c *option.Config, flags []string) error {
 	if err != nil {
 		return err
 	}
-	logFile, err := openLog(c.SpoolDir)
+	logFile, err := spool.OpenLog(c.SpoolDir)
 	if err != nil {
 		return err
 	}

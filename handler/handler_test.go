@@ -404,7 +404,9 @@ func TestWebhookSaysWhereItIsStored(t *testing.T) {
 	}))
 	defer hook.Close()
 	// The instance may name secrets only in cfgsnap's own folder, the spool.
-	os.MkdirAll(s.spool, 0o755)
+	if _, err := spool.Open(s.spool, 10, 1<<20, nil); err != nil {
+		t.Fatal(err)
+	}
 	secret := filepath.Join(s.spool, "webhook-secret")
 	os.WriteFile(secret, []byte("s3cret\n"), 0o600)
 

@@ -35,7 +35,10 @@ Usage:
 
 Every option is a flag (--name value) and an event-handler option of the same
 name (options object NAME value ...); --options FILE.json reads a JSON object of
-them. Flags override the file.
+them (by default /etc/opt/srlinux/cfgsnap/options.json, root's, if it exists).
+Flags override the file. cfgsnap runs as root, so the instance may not choose
+what root runs, reads or writes: the options marked {...} below say what it may
+set; the rest is root's to set, in flags or that file.
 
 Exit codes:
   0 done   1 internal error   2 bad usage or option   3 malformed event
@@ -147,6 +150,9 @@ func help(w io.Writer, args []string) error {
 			if o.Default != "" {
 				def = " [" + o.Default + "]"
 			}
+			if from := o.FromEvent(); from != "" {
+				def += " {" + from + "}"
+			}
 			fmt.Fprintf(tw, "  --%s\t%s%s\n", o.Name, o.Help, def)
 		}
 		return tw.Flush()
@@ -160,7 +166,11 @@ func help(w io.Writer, args []string) error {
 		if def == "" {
 			def = "(none)"
 		}
-		fmt.Fprintf(w, "%s\n  %s\n  default: %s\n  event handler: options { object %s { value ... } }\n  by hand: --%s ...\n", o.Name, o.Help, def, o.Name, o.Name)
+		from := "options { object " + o.Name + " { value ... } }"
+		if rule := o.FromEvent(); rule != "" {
+			from += ": " + rule
+		}
+		fmt.Fprintf(w, "%s\n  %s\n  default: %s\n  event handler: %s\n  by hand: --%s ...\n", o.Name, o.Help, def, from, o.Name)
 	}
 	return nil
 }

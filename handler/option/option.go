@@ -252,7 +252,7 @@ func All() []Option {
 			Help: "log each step to stderr (and the spool's worker.log)",
 			set:  boolean(func(c *Config) *bool { return &c.Debug })},
 		{Name: "binary", Trust: RootOnly, Default: "/usr/local/bin/cfgsnap", Script: true,
-			Help: "event-handler script: absolute path of the cfgsnap binary on the switch",
+			Help: "where cfgsnap is on the switch: set as BINARY at the top of the event-handler script cfgsnap.py, root's choice",
 			set:  str(func(c *Config) *string { return &c.Binary })},
 		{Name: "sudo", Default: "auto", Script: true,
 			Help: "event-handler script: run cfgsnap through sudo -n: true, false, or auto (true unless netns is none)",
