@@ -33,6 +33,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -53,11 +54,16 @@ const (
 	startupFile  = "configs/leaf1.cli"
 	switchNode   = "leaf1"
 	instanceName = "cfgsnap"
-	// Where the switch's lab files are bound (configs/leaf1.cli names them).
-	switchLabDir = "/etc/opt/srlinux/cfgsnap-lab/"
 	// Where SR Linux runs event-handler scripts from.
 	eventmgrDir = "/etc/opt/srlinux/eventmgr/"
+	// The script the instance runs, whose BINARY is the program it starts.
+	scriptFile = "eventhandler-scripts/cfgsnap.py"
 )
+
+// switchKeyDir is where the switch's keys and secrets are bound
+// (configs/leaf1.cli names them): cfgsnap's own folder, option spool-dir's
+// default, the only one whose files the instance may name (Config.SetEvent).
+var switchKeyDir = option.New().SpoolDir + "/"
 
 // fileOptions are the options whose values are files the switch must hold:
 // each must be a bind of the switch node. identity is a comma-separated list.
@@ -232,6 +238,50 @@ func runSetup(t testing.TB) string {
 		t.Fatalf("setup.sh: %v\n%s", err, out)
 	}
 	return dir
+}
+
+// setup.sh says when it runs as anyone but root: the binds keep its files'
+// owner, and the switch's cfgsnap (root) takes key files only from root.
+func TestSetupWarnsWhenNotRoot(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.NeedCommand(t, "ssh-keygen")
+	setup := func(uid int) (string, string) {
+		t.Helper()
+		// Right below /tmp: t.TempDir's folders are root's alone.
+		dir, err := os.MkdirTemp("", "cfgsnap-lab-setup-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		if err := os.Chown(dir, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("bash", filepath.Join(labDir(t), "setup.sh"), filepath.Join(dir, ".state"))
+		cmd.Env = append(os.Environ(), "HOME="+dir)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("setup.sh as uid %d: %v\n%s", uid, err, out)
+		}
+		return string(out), filepath.Join(dir, ".state")
+	}
+	const warning = "warning: not root"
+	if out, _ := setup(65534); !strings.Contains(out, warning) {
+		t.Errorf("setup.sh as uid 65534 does not warn:\n%s", out)
+	}
+	out, state := setup(0)
+	if strings.Contains(out, warning) {
+		t.Errorf("setup.sh as root warns:\n%s", out)
+	}
+	for _, f := range filesUnder(t, state) {
+		st, err := os.Stat(filepath.Join(state, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid := st.Sys().(*syscall.Stat_t).Uid; uid != 0 {
+			t.Errorf("setup.sh as root made %s owned by uid %d", f, uid)
+		}
+	}
 }
 
 // filesUnder lists the regular files below dir, relative, slash-separated, sorted.
@@ -562,7 +612,9 @@ func TestMakeTargets(t *testing.T) {
 
 // checkInstance checks an event-handler instance meant for cfgsnap: each
 // option by name and value against cfgsnap's option table, then all of them
-// together the way the binary applies them. It returns every problem.
+// together the way the binary applies an event's options (SetEvent: which
+// options the instance may set at all, and where the files, programs and
+// servers it names may be). It returns every problem.
 func checkInstance(in *ehInstance) []string {
 	var errs []string
 	add := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
@@ -596,13 +648,14 @@ func checkInstance(in *ehInstance) []string {
 			add("line %d: %v", o.Line, err)
 		}
 	}
-	// All of them at once, as the binary reads the event's options.
+	// All of them at once, as the binary reads the event's options. Paths are
+	// checked on this machine, where /etc/opt/srlinux is root's or missing.
 	opts, err := json.Marshal(in.eventOptions())
 	if err != nil {
 		return append(errs, err.Error())
 	}
 	c := option.New()
-	if err := c.SetJSON(gjson.ParseBytes(opts)); err != nil {
+	if err := c.SetEvent(gjson.ParseBytes(opts)); err != nil {
 		return append(errs, "options as the binary reads them: "+err.Error())
 	}
 	if c.InsecureSkipHostKey {
@@ -708,6 +761,12 @@ func TestStartupConfigMistakesAreCaught(t *testing.T) {
 		"an option given twice": {func(in *ehInstance) {
 			in.Options = append(in.Options, ehOption{Name: "debug", Vals: []string{"false"}, Line: 999})
 		}, "debug: given again"},
+		// What cfgsnap, as root, takes from no instance.
+		"a key outside cfgsnap's folder": {set("identity", false, "/etc/opt/srlinux/cfgsnap-lab/id_ed25519"), "may name only files in cfgsnap's folder"},
+		"a secret outside it":            {set("webhook-secret-file", false, "/etc/shadow"), "may name only files in cfgsnap's folder"},
+		"the binary":                     {set("binary", false, "/usr/local/bin/cfgsnap"), "binary is not read from the event-handler instance"},
+		"another file as the source":     {set("source", false, "file:/etc/shadow"), "may read only SR Linux's own configuration files"},
+		"JSON-RPC on another host":       {set("jsonrpc-url", false, "http://172.20.42.14/jsonrpc"), "only at this switch"},
 	}
 	for what, m := range mistakes {
 		in, _ := loadInstance(t)
@@ -763,17 +822,19 @@ func TestCLIParserOnRealFlatConfig(t *testing.T) {
 
 // The instance goes through the binary's own entry point: Handle parses the
 // event the switch would send, applies the options and checks the targets, and
-// queues it.
+// queues it. A folder of root's stands for the switch's /: the spool is at
+// the default's place below it, and so is every file the instance names.
 func TestStartupConfigThroughHandle(t *testing.T) {
 	in, _ := loadInstance(t)
+	root := t.TempDir()
 	c := option.New()
-	if err := c.Set("spool-dir", []string{filepath.Join(t.TempDir(), "spool")}); err != nil {
+	if err := c.Set("spool-dir", []string{filepath.Join(root, c.SpoolDir)}); err != nil {
 		t.Fatal(err)
 	}
 	started := false
 	env := handler.Env{Worker: func(*option.Config, []string) error { started = true; return nil }}
 	lastChange := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
-	line, err := handler.Handle(context.Background(), in.event(lastChange, in.eventOptions()), c, env)
+	line, err := handler.Handle(context.Background(), in.event(lastChange, in.optionsBelow(root)), c, env)
 	if err != nil {
 		t.Fatalf("cfgsnap handle refuses the lab's instance: %v", err)
 	}
@@ -783,6 +844,33 @@ func TestStartupConfigThroughHandle(t *testing.T) {
 	if len(c.Targets) != len(in.optionValues()["target"]) {
 		t.Errorf("handle applied %d targets, the instance has %d", len(c.Targets), len(in.optionValues()["target"]))
 	}
+}
+
+// optionsBelow is the instance's options as a stand-in switch whose / is
+// folder root sees them: every file an option names, and spool-dir, moved
+// below root; nothing else. The files stay where they are relative to
+// cfgsnap's folder, so SetEvent takes them or not as on the switch.
+func (in *ehInstance) optionsBelow(root string) map[string]any {
+	opts := in.eventOptions()
+	for name, vals := range in.optionValues() {
+		if !slices.Contains(fileOptions, name) && name != "spool-dir" {
+			continue
+		}
+		moved := make([]string, len(vals))
+		for i, v := range vals {
+			paths := strings.Split(v, ",") // identity's list
+			for j, p := range paths {
+				paths[j] = filepath.Join(root, strings.TrimSpace(p))
+			}
+			moved[i] = strings.Join(paths, ",")
+		}
+		if _, list := opts[name].([]string); list {
+			opts[name] = moved
+		} else {
+			opts[name] = moved[0]
+		}
+	}
+	return opts
 }
 
 // Every file an option names is bound into the switch, and every file bound
@@ -814,28 +902,38 @@ func TestStartupConfigFilesAreBound(t *testing.T) {
 		}
 	}
 	for _, b := range binds(t, sw, switchNode) {
-		if strings.HasPrefix(b.Dst, switchLabDir) && named[b.Dst] == "" {
+		if strings.HasPrefix(b.Dst, switchKeyDir) && named[b.Dst] == "" {
 			t.Errorf("%s is bound into %s but no option names it", b.Dst, switchNode)
 		}
 	}
 
-	// The script and the binary it starts.
-	c := option.New()
-	if vals, ok := in.optionValues()["binary"]; ok {
-		if err := c.Set("binary", vals); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if b, ok := bindTo(t, sw, switchNode, c.Binary); !ok {
-		t.Errorf("cfgsnap.py starts %s, which no bind of %s puts there", c.Binary, switchNode)
+	// The script and the binary it starts: its BINARY, which no instance sets.
+	binary := scriptBinary(t)
+	if b, ok := bindTo(t, sw, switchNode, binary); !ok {
+		t.Errorf("cfgsnap.py starts %s (BINARY), which no bind of %s puts there", binary, switchNode)
 	} else if b.Src != "../bin/cfgsnap-linux-amd64" {
-		t.Errorf("%s comes from %s, want ../bin/cfgsnap-linux-amd64 (make cross)", c.Binary, b.Src)
+		t.Errorf("%s comes from %s, want ../bin/cfgsnap-linux-amd64 (make cross)", binary, b.Src)
 	}
 	if b, ok := bindTo(t, sw, switchNode, eventmgrDir+in.Script); !ok {
 		t.Errorf("upython-script %s: no bind puts it in %s", in.Script, eventmgrDir)
-	} else if b.Src != "../eventhandler-scripts/cfgsnap.py" {
-		t.Errorf("%s comes from %s, want ../eventhandler-scripts/cfgsnap.py", eventmgrDir+in.Script, b.Src)
+	} else if b.Src != "../"+scriptFile {
+		t.Errorf("%s comes from %s, want ../%s", eventmgrDir+in.Script, b.Src, scriptFile)
 	}
+}
+
+// scriptBinary is the program cfgsnap.py starts: the line BINARY = "PATH" at
+// its top.
+func scriptBinary(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), scriptFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^BINARY = "([^"]+)"$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("%s: no line BINARY = \"PATH\"", scriptFile)
+	}
+	return string(m[1])
 }
 
 // ---- keys, addresses and targets agree ----

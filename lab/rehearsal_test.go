@@ -45,12 +45,15 @@ import (
 //
 // Each node has a folder that stands for its root file system; servers keep
 // their files there at the paths the lab uses (/backups, /srv/git/...,
-// /data/..., /var/log/..., /etc/opt/srlinux/cfgsnap). What differs from the
-// lab, and only that: the SSH targets log in as this machine's user below
-// those folders (the servers here run as that user, not as backup and git),
-// file options point at setup.sh's files (the switch sees them where the
-// binds put them), netns names the stand-in namespace, and the switch's spool
-// is in its folder.
+// /data/..., /var/log/...), and the switch's folder holds cfgsnap's own,
+// /etc/opt/srlinux/cfgsnap: made by the test as root's, 0755, with setup.sh's
+// files where the switch's binds put them. What differs from the lab, and
+// only that: the SSH targets log in as this machine's user below those
+// folders (the servers here run as that user, not as backup and git), the
+// files the instance names are the same ones below the switch's folder,
+// netns names the stand-in namespace, and root's own options, the defaults on
+// the switch, name the stand-ins: spool-dir cfgsnap's folder below the
+// switch's, sr-cli lab/sim's sr_cli.
 type rehearsal struct {
 	t      *testing.T
 	ns     string
@@ -142,31 +145,32 @@ func newRehearsal(t *testing.T) *rehearsal {
 		filepath.Join(r.state, "leaf1/webhook-secret"), at("webhook", "var/log/cfgsnap-webhook.jsonl"),
 		filepath.Join(tmp, "webhook-run"), "ip", "netns", "exec", r.ns)
 
-	// The switch.
+	// The switch: cfgsnap's folder, root's as on the switch (the folders above
+	// it too: t.TempDir's are root's and 0700, below sticky /tmp), and the
+	// files setup.sh makes where the binds put them, with their modes.
 	sw := filepath.Join(tmp, "switch")
 	mkdir(t, sw, 0o755)
 	r.srcli = filepath.Join(sw, "sr_cli")
 	copyFile(t, filepath.Join(labDir(t), "sim/sr_cli"), r.srcli, 0o755)
-	r.spool = at(switchNode, "etc/opt/srlinux/cfgsnap")
+	r.spool = at(switchNode, option.New().SpoolDir)
+	mkdir(t, r.spool, 0o755)
+	for _, b := range binds(t, r.nodes[switchNode], switchNode) {
+		if rel, ok := strings.CutPrefix(b.Src, ".state/"); ok {
+			src := filepath.Join(r.state, rel)
+			st, err := os.Stat(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mkdir(t, filepath.Dir(at(switchNode, b.Dst)), 0o755)
+			copyFile(t, src, at(switchNode, b.Dst), st.Mode().Perm())
+		}
+	}
 	r.commits = []map[string]any{{"id": 1, "type": "shared", "name": "", "status": "complete", "comment": "",
 		"username": "admin", "started": "2025-09-20T10:00:00.000Z", "ended": "2025-09-20T10:00:01.000Z"}}
 	r.record("admin", "boot")
 
 	// The instance's options, changed only where this machine differs.
-	r.opts = r.in.eventOptions()
-	for _, name := range fileOptions {
-		if v, ok := r.opts[name].(string); ok {
-			var mapped []string
-			for _, p := range strings.Split(v, ",") {
-				b, ok := bindTo(t, r.nodes[switchNode], switchNode, strings.TrimSpace(p))
-				if !ok || !strings.HasPrefix(b.Src, ".state/") {
-					t.Fatalf("%s is not bound from lab/.state", p)
-				}
-				mapped = append(mapped, filepath.Join(r.state, strings.TrimPrefix(b.Src, ".state/")))
-			}
-			r.opts[name] = strings.Join(mapped, ",")
-		}
-	}
+	r.opts = r.in.optionsBelow(r.roots[switchNode])
 	var targets []string
 	for _, tg := range r.in.optionValues()["target"] {
 		u, err := url.Parse(tg)
@@ -183,9 +187,7 @@ func newRehearsal(t *testing.T) *rehearsal {
 	}
 	r.opts["target"] = targets
 	r.opts["source"] = "sr_cli"
-	r.opts["sr-cli"] = r.srcli
 	r.opts["netns"] = r.ns
-	r.opts["spool-dir"] = r.spool
 	t.Cleanup(r.pending.Wait)
 	return r
 }
@@ -217,7 +219,14 @@ func (r *rehearsal) handle(ctx context.Context, lastChange time.Time) error {
 	r.mu.Lock()
 	r.execStart = time.Now().UTC()
 	r.mu.Unlock()
+	// Root's own options: on the switch, the defaults.
 	base := option.New()
+	if err := base.Set("spool-dir", []string{r.spool}); err != nil {
+		return err
+	}
+	if err := base.Set("sr-cli", []string{r.srcli}); err != nil {
+		return err
+	}
 	line, err := handler.Handle(ctx, r.in.event(lastChange.Format(lastChangeLayout), r.opts), base,
 		handler.Env{Worker: func(*option.Config, []string) error { return nil }})
 	if err != nil {

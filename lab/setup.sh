@@ -15,8 +15,9 @@
 # The servers' host keys are made here, not by the servers when they start, so
 # the switch's known_hosts is complete before anything runs: no host key is ever
 # taken on first sight. Every file above is bound into a node by
-# cfgsnap.clab.yml, and lab_test.go runs this script into a temporary folder to
-# check that it makes exactly the files the binds name.
+# cfgsnap.clab.yml (the switch's into cfgsnap's own folder,
+# /etc/opt/srlinux/cfgsnap), and lab_test.go runs this script into a temporary
+# folder to check that it makes exactly the files the binds name.
 set -euo pipefail
 
 lab=$(cd "$(dirname "$0")" && pwd)
@@ -35,6 +36,10 @@ command -v ssh-keygen >/dev/null || {
 	echo "setup.sh: ssh-keygen is missing (apt-get install openssh-client)" >&2
 	exit 1
 }
+
+# The binds keep each file's owner, and cfgsnap (root on the switch) takes a
+# key file from the instance only when root owns it: make lab-up runs as root.
+[ "$(id -u)" = 0 ] || echo "setup.sh: warning: not root: the switch's cfgsnap will refuse keys owned by uid $(id -u); run make lab-up as root" >&2
 
 umask 077
 rm -rf "$state"

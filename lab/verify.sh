@@ -178,7 +178,7 @@ webhook_has() {
 eventually "$timeout" "webhook: a signed record of $name naming 4 stores" webhook_has
 
 step "4. the switch"
-# The spool is root's (0700): read it as root, whatever user docker exec defaults to.
+# The spool's status is root's (0600): read the spool as root, whatever user docker exec defaults to.
 spool=/etc/opt/srlinux/cfgsnap
 spool_empty() { [ "$(docker exec -u 0 "$(node leaf1)" cat $spool/pending)" = 0 ]; }
 eventually 30 "the spool on leaf1 empty ($spool/pending 0; see $spool/worker.log)" spool_empty
