@@ -8,10 +8,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/safepath"
 )
 
 // WorkerLog is the worker's log file in the spool folder. It is cut back to
@@ -51,10 +51,9 @@ func OpenLog(dir string) (*os.File, error) {
 // the package comment says, and returns it cleaned. With create, it creates
 // what is missing of it, 0755, checking each folder it creates like the rest.
 //
-// It walks dir from the root as the kernel does, following links on the way
-// that belong to root or the effective user (their folder was checked before,
-// and in a sticky one only a link's owner may replace it) but not the spool
-// folder's own name.
+// The walk is safepath's: links on the way that root or the effective user
+// own are followed, the spool folder's own name is not. The spool adds that
+// the folder is one, of the effective user exactly.
 func checkPath(dir string, create bool) (string, error) {
 	switch {
 	case dir == "":
@@ -63,65 +62,54 @@ func checkPath(dir string, create bool) (string, error) {
 		return "", fail.New(fail.Usage, "option spool-dir: %s is not an absolute path; set it to a full path such as /etc/opt/srlinux/cfgsnap", dir)
 	}
 	dir = filepath.Clean(dir)
-	euid := os.Geteuid()
-	cur := "/"
-	fi, err := os.Lstat(cur)
-	if err != nil {
-		return "", osErr(err, "opening folder /")
+	var opts safepath.Options
+	if create {
+		opts.Mkdir = makeDir
 	}
-	if err := checkFolder(dir, cur, fi, dir == cur, euid); err != nil {
-		return "", err
-	}
-	rest := strings.Split(dir, "/")
-	for links := 0; len(rest) > 0; {
-		name := rest[0]
-		rest = rest[1:]
-		switch name {
-		case "", ".":
-			continue
-		case "..": // only from a link's target: cur has no links, so its parent is the real one
-			cur = filepath.Dir(cur)
-			continue
-		}
-		last := len(rest) == 0
-		p := filepath.Join(cur, name)
-		fi, err := os.Lstat(p)
-		if errors.Is(err, fs.ErrNotExist) && create {
-			if err := makeDir(p); err != nil {
-				return "", err
-			}
-			fi, err = os.Lstat(p)
-		}
-		switch {
-		case err != nil:
-			return "", osErr(err, "opening spool folder %s", p)
-		case fi.Mode()&fs.ModeSymlink != 0 && last:
-			return "", fail.New(fail.Usage, "option spool-dir: %s is a symbolic link; set spool-dir to the folder itself, not a link to it", dir)
-		case fi.Mode()&fs.ModeSymlink != 0:
-			if uid := int(fi.Sys().(*syscall.Stat_t).Uid); uid != 0 && uid != euid {
-				return "", fail.New(fail.Permission, "spool: link %s, above spool folder %s, belongs to uid %d, who could point it elsewhere; set spool-dir to a path without it", p, dir, uid)
-			}
-			if links++; links > 40 {
-				return "", osErr(syscall.ELOOP, "opening spool folder %s", dir)
-			}
-			target, err := os.Readlink(p)
-			if err != nil {
-				return "", osErr(err, "opening spool folder %s", p)
-			}
-			if filepath.IsAbs(target) {
-				cur = "/"
-			}
-			rest = append(strings.Split(target, "/"), rest...)
-			continue
-		case !fi.IsDir():
-			return "", fail.New(fail.Usage, "option spool-dir: %s is not a folder; point spool-dir at a folder", p)
-		}
-		if err := checkFolder(dir, p, fi, last, euid); err != nil {
-			return "", err
-		}
-		cur = p
+	fi, err := safepath.Walk(dir, opts)
+	switch {
+	case err != nil:
+		return "", pathErr(dir, err)
+	case !fi.IsDir():
+		return "", fail.New(fail.Usage, "option spool-dir: %s is not a folder; point spool-dir at a folder", dir)
+	case int(safepath.UID(fi)) != os.Geteuid():
+		return "", notOurs(dir, fi)
 	}
 	return dir, nil
+}
+
+// pathErr says, for the spool, why safepath refused spool folder dir.
+func pathErr(dir string, err error) error {
+	var e *safepath.Error
+	if !errors.As(err, &e) {
+		p := dir
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			p = pe.Path
+		}
+		return osErr(err, "opening spool folder %s", p)
+	}
+	uid, mode := safepath.UID(e.Info), e.Info.Mode().Perm()
+	switch {
+	case e.Why == safepath.Link:
+		return fail.New(fail.Usage, "option spool-dir: %s is a symbolic link; set spool-dir to the folder itself, not a link to it", dir)
+	case e.Why == safepath.NotFolder:
+		return fail.New(fail.Usage, "option spool-dir: %s is not a folder; point spool-dir at a folder", e.At)
+	case e.Final && e.Why == safepath.Owner:
+		return notOurs(dir, e.Info)
+	case e.Final:
+		return fail.New(fail.Permission, "spool: folder %s is writable by group or others (mode %v); run chmod go-w %s", dir, mode, dir)
+	case e.Why == safepath.Owner && e.Info.Mode()&fs.ModeSymlink != 0:
+		return fail.New(fail.Permission, "spool: link %s, above spool folder %s, belongs to uid %d, who could point it elsewhere; set spool-dir to a path without it", e.At, dir, uid)
+	case e.Why == safepath.Owner:
+		return fail.New(fail.Permission, "spool: folder %s, above spool folder %s, belongs to uid %d, who could replace the spool; set spool-dir to a folder below folders of root's", e.At, dir, uid)
+	}
+	return fail.New(fail.Permission, "spool: folder %s, above spool folder %s, is writable by group or others (mode %v), who could replace the spool; run chmod go-w %s or set spool-dir elsewhere", e.At, dir, mode, e.At)
+}
+
+// notOurs is the error for spool folder dir (fi) of another user's.
+func notOurs(dir string, fi fs.FileInfo) error {
+	uid, euid := safepath.UID(fi), os.Geteuid()
+	return fail.New(fail.Permission, "spool: folder %s belongs to uid %d, not to uid %d that runs cfgsnap, and its owner could lead cfgsnap's writes elsewhere; set spool-dir to a folder of uid %d's, or remove this one for cfgsnap to create it anew", dir, uid, euid, euid)
 }
 
 // makeDir creates folder p 0755 whatever the umask: the script needs to read
@@ -142,26 +130,6 @@ func makeDir(p string) error {
 	}
 	if err != nil {
 		return osErr(err, "setting the mode of spool folder %s", p)
-	}
-	return nil
-}
-
-// checkFolder checks folder p (fi) on the way to spool folder dir, or dir
-// itself when spool is true.
-func checkFolder(dir, p string, fi fs.FileInfo, spool bool, euid int) error {
-	uid := int(fi.Sys().(*syscall.Stat_t).Uid)
-	writable := fi.Mode().Perm()&0o022 != 0
-	switch {
-	case spool && uid != euid:
-		return fail.New(fail.Permission, "spool: folder %s belongs to uid %d, not to uid %d that runs cfgsnap, and its owner could lead cfgsnap's writes elsewhere; set spool-dir to a folder of uid %d's, or remove this one for cfgsnap to create it anew", dir, uid, euid, euid)
-	case spool && writable:
-		return fail.New(fail.Permission, "spool: folder %s is writable by group or others (mode %v); run chmod go-w %s", dir, fi.Mode().Perm(), dir)
-	case spool:
-		return nil
-	case uid != 0 && uid != euid:
-		return fail.New(fail.Permission, "spool: folder %s, above spool folder %s, belongs to uid %d, who could replace the spool; set spool-dir to a folder below folders of root's", p, dir, uid)
-	case writable && fi.Mode()&fs.ModeSticky == 0:
-		return fail.New(fail.Permission, "spool: folder %s, above spool folder %s, is writable by group or others (mode %v), who could replace the spool; run chmod go-w %s or set spool-dir elsewhere", p, dir, fi.Mode().Perm(), p)
 	}
 	return nil
 }
