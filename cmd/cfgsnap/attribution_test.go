@@ -48,7 +48,7 @@ func testAttribution(t *testing.T, s *suite, a attribution) {
 	repo := newBareRepo(t, filepath.Join(l.serverRoot, "srv/git/configs.git"))
 	hook := &hookReceiver{}
 	hookTarget := "http://" + net.JoinHostPort(hookHost, strconv.Itoa(l.serve(hook))) + "/hook/cfgsnap/leaf11"
-	keys := t.TempDir()
+	keys := l.spool // the instance may name secrets only in cfgsnap's folder
 	write(t, filepath.Join(keys, "webhook-secret"), []byte("attribution\n"), 0o600)
 	opts := l.options(l.targetURL("sftp", backups), l.targetURL("git+ssh", repo.dir), hookTarget)
 	opts["webhook-secret-file"] = filepath.Join(keys, "webhook-secret")

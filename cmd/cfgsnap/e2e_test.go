@@ -57,6 +57,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/cfgsnap/cfgsnap/handler/netns"
+	"github.com/cfgsnap/cfgsnap/handler/spool"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/nstest"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/sshd"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
@@ -134,9 +135,10 @@ func TestSwitchSimulated(t *testing.T) {
 
 // suite is what every subtest shares.
 type suite struct {
-	repo string // the repository's root
-	node string
-	bin  string // the cfgsnap binary built from this tree
+	repo   string // the repository's root
+	node   string
+	bin    string // the cfgsnap binary built from this tree
+	script string // eventhandler-scripts/cfgsnap.py, installed with BINARY set to bin
 }
 
 // newSuite checks for what the simulated switch needs (root, iproute2,
@@ -156,7 +158,26 @@ func newSuite(t *testing.T) *suite {
 	testenv.Need(t, err == nil, "@micropython/micropython-webassembly-pyscript is not installed (make test-deps)")
 	testenv.Fixture(t, "srl-config-dcf-leaf11.json")
 	testenv.Fixture(t, "eh-input-backup-last-change.json")
-	return &suite{repo: repo, node: node, bin: buildBinary(t)}
+	bin := buildBinary(t)
+	return &suite{repo: repo, node: node, bin: bin, script: installScript(t, repo, bin)}
+}
+
+// installScript installs the real event-handler script as a user whose cfgsnap
+// is not at /usr/local/bin/cfgsnap does: with its BINARY line edited, and
+// nothing else.
+func installScript(t *testing.T, repo, bin string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(repo, "eventhandler-scripts/cfgsnap.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const line = `BINARY = "/usr/local/bin/cfgsnap"` + "\n"
+	if bytes.Count(src, []byte(line)) != 1 {
+		t.Fatalf("cfgsnap.py has not exactly one line %q", line)
+	}
+	p := filepath.Join(filepath.Dir(bin), "cfgsnap.py")
+	write(t, p, bytes.Replace(src, []byte(line), []byte(`BINARY = "`+bin+`"`+"\n"), 1), 0o644)
+	return p
 }
 
 // buildBinary builds cmd/cfgsnap as the Makefile does (static), into a folder
@@ -192,7 +213,8 @@ type lab struct {
 	pair       *nstest.Pair
 	dns        *nstest.DNS
 	srv        *sshd.Server
-	knownHosts string
+	knownHosts string // in the spool folder, as the instance may only name keys there
+	identity   string // the client key, copied there too
 	serverRoot string // the backup server's folder for this lab (on this machine's file system)
 	switchDir  string // sr_cli, running.json, commits.json
 	spool      string // option spool-dir
@@ -213,9 +235,19 @@ func newLab(t *testing.T, s *suite) *lab {
 		Wrap:   []string{"ip", "netns", "exec", l.pair.Server},
 	})
 	// known_hosts names the server as the target does: by its DNS name.
-	l.knownHosts = filepath.Join(t.TempDir(), "known_hosts")
+	// cfgsnap's folder on the switch holds its keys: the instance may name
+	// key files only there.
+	l.spool = filepath.Join(t.TempDir(), "spool")
+	makeSpool(t, l.spool)
+	l.knownHosts = filepath.Join(l.spool, "known_hosts")
 	line := knownhosts.Line([]string{net.JoinHostPort(backupHost, strconv.Itoa(l.srv.Port()))}, l.srv.HostKey())
 	write(t, l.knownHosts, []byte(line+"\n"), 0o600)
+	key, err := os.ReadFile(l.srv.ClientKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.identity = filepath.Join(l.spool, "id_ed25519")
+	write(t, l.identity, key, 0o600)
 
 	l.serverRoot = t.TempDir()
 	l.switchDir = t.TempDir()
@@ -224,7 +256,6 @@ func newLab(t *testing.T, s *suite) *lab {
 		t.Fatal(err)
 	}
 	write(t, filepath.Join(l.switchDir, "sr_cli"), stand, 0o755)
-	l.spool = filepath.Join(t.TempDir(), "spool")
 	l.cwd = t.TempDir()
 	// Registered after the spool's TempDir, so it runs before that is removed.
 	t.Cleanup(func() {
@@ -234,6 +265,17 @@ func newLab(t *testing.T, s *suite) *lab {
 		}
 	})
 	return l
+}
+
+// makeSpool makes dir a spool as cfgsnap does on its first run, for root to
+// put keys in before the first event: the instance may name key files only in
+// a spool cfgsnap made.
+func makeSpool(t *testing.T, dir string) string {
+	t.Helper()
+	if _, err := spool.Open(dir, 100, 64<<20, nil); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // targetURL is scheme://USER@backup.lab:PORT/dir, dir an absolute path on the server.
@@ -249,10 +291,9 @@ func (l *lab) options(targets ...string) map[string]any {
 		"target":      targets, // values [ ... ]
 		"netns":       l.pair.Switch,
 		"known-hosts": l.knownHosts,
-		"identity":    l.srv.ClientKey(),
+		"identity":    l.identity,
 		"sr-cli":      filepath.Join(l.switchDir, "sr_cli"),
 		"spool-dir":   l.spool,
-		"binary":      l.bin,
 		"sudo":        "false",
 	}
 }
@@ -432,7 +473,7 @@ func (l *lab) runScript(input []byte) (scriptOutput, string) {
 	if st, err := os.Stat(l.spool); err == nil && st.IsDir() {
 		args = append(args, "--mirror", l.spool)
 	}
-	args = append(args, filepath.Join(l.repo, "eventhandler-scripts/cfgsnap.py"))
+	args = append(args, l.script)
 	cmd := exec.Command(l.node, args...)
 	cmd.Stdin = bytes.NewReader(input)
 	var stdout, stderr bytes.Buffer
@@ -793,7 +834,7 @@ func testEveryDestination(t *testing.T, s *suite) {
 	hook := &hookReceiver{}
 	hookTarget := "http://" + net.JoinHostPort(hookHost, strconv.Itoa(l.serve(hook))) + "/hook/cfgsnap/leaf11"
 
-	keys := t.TempDir()
+	keys := l.spool // the instance may name secrets only in cfgsnap's folder
 	secret := "whsec-" + hex.EncodeToString(randomBytes(16))
 	write(t, filepath.Join(keys, "webhook-secret"), []byte(secret+"\n"), 0o600)
 	write(t, filepath.Join(keys, "s3-access"), []byte(gw.access+"\n"), 0o600)
@@ -1487,7 +1528,7 @@ func testKill(t *testing.T, s *suite) {
 
 	optsFile := filepath.Join(t.TempDir(), "options.json")
 	b, _ := json.Marshal(map[string]any{
-		"netns": l.pair.Switch, "known-hosts": l.knownHosts, "identity": l.srv.ClientKey(),
+		"netns": l.pair.Switch, "known-hosts": l.knownHosts, "identity": l.identity,
 		"sr-cli": filepath.Join(l.switchDir, "sr_cli"), "spool-dir": l.spool,
 	})
 	write(t, optsFile, b, 0o600)
@@ -1752,13 +1793,24 @@ func testHostile(t *testing.T, s *suite) {
 		t.Errorf("status %q: want one line, both targets ok (1 delivered), 0 pending", st)
 	}
 
-	// An option that decides how the binary is started is checked by the
-	// script itself: a binary with shell metacharacters is not run at all.
+	// Which program runs is the script's BINARY, root's choice: an instance
+	// option binary is not run, whatever it holds, and the binary refuses it.
 	bad := l.options(l.targetURL("sftp", folder("sftp")))
 	bad["binary"] = l.bin + " ; touch " + canary(7)
-	out, printed := l.runScript(l.event(lc, bad, nil))
-	if len(out.Actions) != 0 || !strings.Contains(printed, "option binary must be an absolute path") {
-		t.Errorf("binary %q: the script returned %+v and printed %q; want no action and an error", bad["binary"], out.Actions, printed)
+	out, _ = l.runScript(l.event(lc, bad, nil))
+	line, _ = cmdline(t, out)
+	if !strings.HasPrefix(line, l.bin+" handle ") {
+		t.Fatalf("option binary %q: the script's cmdline is %.120q; want BINARY, %s", bad["binary"], line, l.bin)
+	}
+	cmd := exec.Command("/bin/sh", "-c", line)
+	cmd.Dir = l.cwd
+	stdout, err := cmd.Output()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(exit.Stderr), "option binary is not read from the event-handler instance") {
+		if exit != nil {
+			t.Logf("stderr: %s", exit.Stderr)
+		}
+		t.Errorf("handle with option binary in the event: %v, stdout %q; want exit 2 saying where the setting went", err, stdout)
 	}
 
 }

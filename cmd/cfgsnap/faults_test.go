@@ -701,12 +701,12 @@ func testAuthFails(t *testing.T, s *suite, g *ledger, _ *mathrand.Rand) {
 	g.faults++
 
 	lc, bob, memory := l.step(g, opts, memory, "bob", "key refused")
-	l.wantStatus("wrong key authorised", 1, "FAILED after 0 delivered", l.srv.ClientKey())
+	l.wantStatus("wrong key authorised", 1, "FAILED after 0 delivered", l.identity)
 	if l.retried(bob) {
 		t.Errorf("the refused key was tried again, though no retry can fix it")
 	}
 	l.absent(g, "wrong key authorised", bob)
-	manual := l.manual(g, opts, "carol", 6, l.srv.ClientKey())
+	manual := l.manual(g, opts, "carol", 6, l.identity)
 	l.absent(g, "manual snapshot, wrong key", manual)
 
 	write(t, auth, good, 0o600)
@@ -1663,13 +1663,13 @@ func (h *hostile) malformed() {
 
 	// Through the script: what it cannot pass on it refuses itself; what it
 	// passes on, the binary refuses.
-	out, printed := l.runScript([]byte(`{"paths":[` + lc + `],"options":{"binary":"` + l.bin + `","sudo":"false","spool-dir":"` + l.spool + `","x":"` + strings.Repeat("B", 70000) + `"}}`))
+	out, printed := l.runScript([]byte(`{"paths":[` + lc + `],"options":{"sudo":"false","spool-dir":"` + l.spool + `","x":"` + strings.Repeat("B", 70000) + `"}}`))
 	h.g.trials++
 	h.g.faults++
 	if len(out.Actions) != 0 || !strings.Contains(printed, "too long to pass on a command line") {
 		t.Errorf("an event too long for a cmdline: the script returned %+v and printed %q; want no action and an error", out.Actions, printed)
 	}
-	out, printed = l.runScript([]byte(`{"paths":[{"path":"system configuration last-change","value":` + string(quoted) + `}],"options":{"binary":"` + l.bin + `","sudo":"false","spool-dir":"` + l.spool + `","target":` + string(quoted) + `}}`))
+	out, printed = l.runScript([]byte(`{"paths":[{"path":"system configuration last-change","value":` + string(quoted) + `}],"options":{"sudo":"false","spool-dir":"` + l.spool + `","target":` + string(quoted) + `}}`))
 	h.g.trials++
 	h.g.faults++
 	line, _ := cmdline(t, out)
@@ -1797,6 +1797,13 @@ func (h *hostile) everyOption() {
 		if o.List {
 			opts[o.Name] = []string{value}
 		}
+		if o.Name == "spool-dir" {
+			// The instance may name key files only in the spool folder, and
+			// a new one holds none yet: the snapshot waits there for root's
+			// flush below.
+			delete(opts, "identity")
+			delete(opts, "known-hosts")
+		}
 		running := l.banner(fmt.Sprintf("option %s", o.Name))
 		lc := l.commit("alice", o.Name)
 		out, printed := l.runScript(l.event(lc, opts, nil))
@@ -1863,7 +1870,7 @@ func (h *hostile) everyOption() {
 				t.Errorf("option spool-dir: no spool folder named literally %q: %v", spool, err)
 			}
 			// The snapshot waits in that spool if it was not delivered.
-			r := l.cli("root", map[string]any{"spool-dir": spool, "netns": l.pair.Switch, "known-hosts": l.knownHosts, "identity": l.srv.ClientKey()}, "flush")
+			r := l.cli("root", map[string]any{"spool-dir": spool, "netns": l.pair.Switch, "known-hosts": l.knownHosts, "identity": l.identity}, "flush")
 			if r.code != 0 {
 				t.Errorf("flush of the spool %q: exit %d %s", spool, r.code, r.stderr)
 			}
@@ -1874,6 +1881,8 @@ func (h *hostile) everyOption() {
 	spool := filepath.Join(scratch, "spool-newline") // not the lab's: see below
 	opts := maps.Clone(h.opts)
 	opts["spool-dir"] = spool
+	delete(opts, "identity") // key files only in the spool folder, and this one is new
+	delete(opts, "known-hosts")
 	opts["target"] = []string{l.targetURL("sftp", filepath.Join(g.dir, "line\nbreak"))}
 	lc := l.commit("alice", "newline")
 	r := h.viaShell(l.event(lc, opts, nil))

@@ -53,7 +53,7 @@ func TestSecretsStayOnTheSwitch(t *testing.T) {
 	chatTarget := "http://" + net.JoinHostPort(hookHost, strconv.Itoa(l.serve(chat))) + "/services/noc/configs"
 
 	// Key files live in cfgsnap's own folder on the switch, the spool.
-	keys := mkdir(t, l.spool)
+	keys := l.spool // newLab made it, as cfgsnap does
 	hookSecret := "whsec-" + hex.EncodeToString(randomBytes(16))
 	write(t, filepath.Join(keys, "webhook-secret"), []byte(hookSecret+"\n"), 0o600)
 	write(t, filepath.Join(keys, "s3-access"), []byte(gw.access+"\n"), 0o600)
@@ -67,7 +67,7 @@ func TestSecretsStayOnTheSwitch(t *testing.T) {
 
 	// The second instance on the same switch: its own spool, a chat channel.
 	cl := *l
-	cl.spool = mkdir(t, filepath.Join(t.TempDir(), "spool"))
+	cl.spool = makeSpool(t, filepath.Join(t.TempDir(), "spool"))
 	t.Cleanup(func() {
 		for _, pid := range cl.workers() {
 			syscall.Kill(pid, syscall.SIGKILL)
@@ -238,15 +238,6 @@ func fireShown(l *lab, lc time.Time, opts, memory map[string]any) (map[string]an
 	shown := l.runCmdline(line)
 	l.waitWorker()
 	return memory, line, shown
-}
-
-// mkdir makes dir (and its parents) and returns it.
-func mkdir(t *testing.T, dir string) string {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }
 
 // secretValues are the values of the secret leaves the test plants; an empty
