@@ -1,32 +1,33 @@
 // Package handler runs cfgsnap's pipeline, which flows one way:
 //
-//	event -> snapshot -> spool -> destinations -> report
+//	event -> capture -> spool -> deliver -> report
 //
 // Handle is what the event-handler script calls: it validates the event, queues it
 // durably in the spool and starts a detached worker, returning at once because
 // run-script blocks the instance and is killed after about 10 s. Work is that
-// worker: one at a time (the spool's lock), it coalesces the queued events into one
-// snapshot of the configuration as it is now, spools it, and delivers everything
-// pending. Snapshot and Flush are the same steps run by hand.
+// worker: one at a time (the spool's lock), it captures what the queued events
+// announce (the configuration and exactly the commits it holds), spools it, and
+// delivers everything pending. Snapshot and Flush are the same steps run by hand.
+//
+// The files follow the data:
+//
+//	handle.go   the event: checked, queued, a worker started
+//	work.go     the runs (Work, Flush, Snapshot) over the queued events
+//	capture.go  the configuration and its commits, read from the switch into the spool
+//	deliver.go  every pending snapshot to every target it still lacks
+//	report.go   the run's one line
+//	network.go  the management namespace every connection goes through
+//
+// A run (the type) carries what every step needs: the spool, the options in
+// force, the network and the process's Env.
 package handler
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"io/fs"
 	"log"
-	"os"
-	"os/exec"
-	"syscall"
 	"time"
 
-	"github.com/cfgsnap/cfgsnap/handler/event"
-	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/option"
-	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"github.com/cfgsnap/cfgsnap/handler/spool"
-	"github.com/cfgsnap/cfgsnap/handler/target"
 )
 
 // Env is what the pipeline needs from the process running it.
@@ -76,93 +77,20 @@ func (e Env) audit(spoolDir, line string) {
 // WorkerLog is the worker's log file in the spool folder (spool.OpenLog).
 const WorkerLog = spool.WorkerLog
 
-// Handle validates raw (the event-handler input), applies its options over c,
-// queues it and starts a worker. It returns the one line for the instance's state.
-func Handle(ctx context.Context, raw []byte, c *option.Config, env Env) (string, error) {
-	ev, err := event.Parse(raw)
-	if err != nil {
-		return "", err
-	}
-	if err := c.SetEvent(ev.Options); err != nil {
-		return "", fail.New(fail.Usage, "event options: %w", err)
-	}
-	if err := checkTargets(c); err != nil {
-		return "", err
-	}
-	s, err := openSpool(c, env)
-	if err != nil {
-		return "", err
-	}
-	if err := s.AddJob(raw); err != nil {
-		return "", fail.As(fail.Permission, fmt.Errorf("queueing the event in %s: %w", c.SpoolDir, err))
-	}
-	previous, _ := s.Status()
-	if previous == "" {
-		previous = "none"
-	}
-	start := env.Worker
-	if start == nil {
-		start = StartWorker
-	}
-	started := "worker started"
-	if err := start(c, env.Flags); err != nil {
-		// The job is safe in the spool; the next event or retry starts a worker.
-		started = "worker not started (" + err.Error() + "); the event stays queued"
-	}
-	return fmt.Sprintf("cfgsnap: queued last-change %s, %s; last run: %s",
-		ev.LastChange.Format("2006-01-02T15:04:05.000Z"), started, previous), nil
+// run is one pass of the pipeline over a spool: what every step needs.
+type run struct {
+	spool *spool.Spool
+	c     *option.Config // the options in force: the flags, then the newest event's over them
+	net   *network       // opened once per run, with the first options that need it
+	env   Env
 }
 
-func checkTargets(c *option.Config) error {
-	if len(c.Targets) == 0 {
-		return fail.New(fail.Usage, "no target: set one, e.g. options object target value sftp://backup@10.0.0.5/srl (or --target by hand)")
+// network opens the management namespace with the options in force, once.
+func (r *run) network() *network {
+	if r.net == nil {
+		r.net = openNet(r.c)
 	}
-	for _, t := range c.Targets {
-		if _, err := target.Parse(t); err != nil {
-			return err
-		}
-	}
-	// A name template that cannot work, or a retention it cannot support, is
-	// refused before anything is queued, not at every capture.
-	if _, err := snapshot.Name(c.Name, snapshot.Record{}); err != nil {
-		return err
-	}
-	return target.Retention(c).Check()
+	return r.net
 }
 
-func openSpool(c *option.Config, env Env) (*spool.Spool, error) {
-	s, err := spool.Open(c.SpoolDir, c.SpoolMaxCount, c.SpoolMaxBytes, env.logf)
-	if errors.Is(err, fs.ErrPermission) {
-		return nil, fail.New(fail.Permission, "%v: run cfgsnap as root (the script's sudo option) or set spool-dir", err)
-	}
-	return s, err
-}
-
-// StartWorker starts `cfgsnap work` detached: in its own session, so the event
-// handler neither waits for it nor kills it with the script, and with no stdio
-// of the script's, so run-script's pipes close as soon as Handle returns.
-// Its log goes to the spool's WorkerLog.
-func StartWorker(c *option.Config, flags []string) error {
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	logFile, err := spool.OpenLog(c.SpoolDir)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	args := append([]string{"work"}, flags...)
-	// The worker must find this spool, bounded as the event said, before it reads
-	// any event.
-	args = append(args, "--spool-dir", c.SpoolDir,
-		"--spool-max-count", fmt.Sprint(c.SpoolMaxCount),
-		"--spool-max-bytes", fmt.Sprint(c.SpoolMaxBytes))
-	cmd := exec.Command(self, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	return cmd.Process.Release()
-}
+func (r *run) close() { r.net.close() }
