@@ -10,7 +10,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -105,8 +105,20 @@ const (
 // NetNSAuto is the default of option netns: srbase-mgmt where it exists, else none.
 const NetNSAuto = "auto"
 
-// All returns the option definitions, sorted by name.
-func All() []Option {
+// All returns the option definitions, sorted by name: the caller's own copy.
+func All() []Option { return slices.Clone(table) }
+
+// Lookup returns the option called name.
+func Lookup(name string) (Option, bool) {
+	o, ok := byName[name]
+	return o, ok
+}
+
+// table and byName are built once: the definitions never change, and Lookup
+// runs for every option of every event, file and command line.
+var table, byName = build()
+
+func build() ([]Option, map[string]Option) {
 	opts := []Option{
 		{Name: "target", List: true,
 			Help: "where snapshots go; repeat for several: sftp://user@host[:port]/path, scp://user@host[:port]/path, file:///path, git+ssh://git@host[:port]/repo.git, https://host/repo.git, s3://bucket/prefix, https://host/webhook",
@@ -269,18 +281,12 @@ func All() []Option {
 			Help: "event-handler script: seconds after which the script has cfgsnap look again, once after each new last-change and then while snapshots wait in the spool; 0 turns retries off",
 			set:  seconds(func(c *Config) *time.Duration { return &c.RetryInterval })},
 	}
-	sort.Slice(opts, func(i, j int) bool { return opts[i].Name < opts[j].Name })
-	return opts
-}
-
-// Lookup returns the option called name.
-func Lookup(name string) (Option, bool) {
-	for _, o := range All() {
-		if o.Name == name {
-			return o, true
-		}
+	slices.SortFunc(opts, func(a, b Option) int { return strings.Compare(a.Name, b.Name) })
+	byName := make(map[string]Option, len(opts))
+	for _, o := range opts {
+		byName[o.Name] = o
 	}
-	return Option{}, false
+	return opts, byName
 }
 
 // New returns a Config holding every default.
