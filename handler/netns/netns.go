@@ -12,12 +12,17 @@
 // what a user checks with ssh or dig on the switch: first the hosts file
 // /etc/netns/NAME/hosts (else /etc/hosts), then the DNS servers listed in
 // /etc/netns/NAME/resolv.conf (else /etc/resolv.conf), asked from inside the
-// namespace. Go's own resolver cannot be used: it reads the default namespace's
-// files and starts goroutines (on threads in the default namespace) for its
-// queries and for "happy eyeballs" dialing. Here the addresses of a name are
-// tried one after the other, all on the namespace thread, IPv4 first: without
-// a parallel fallback, a management network with a broken IPv6 path would
-// otherwise cost every connection a timeout.
+// namespace. That is why the package has its own resolver: Go's reads
+// /etc/resolv.conf and /etc/hosts, the default namespace's, and cannot be
+// pointed at the management namespace's (ip netns exec mounts them over
+// /etc's in a mount namespace of its own, which this process is not in).
+//
+// Dialing, too, stays on the namespace thread: the addresses of a name are
+// tried one after the other, IPv4 first, instead of in parallel as Go's
+// "happy eyeballs" does from goroutines that run on threads in the default
+// namespace. IPv4 comes first because, without a parallel fallback, a
+// management network with a broken IPv6 path would cost every connection a
+// timeout.
 package netns
 
 import (
