@@ -55,6 +55,7 @@ func TestJSONRPCConfigIsResultIndented(t *testing.T) {
 	// (the management namespace's) knows where the server is.
 	server := strings.TrimPrefix(strings.TrimSuffix(c.JSONRPCURL, "/jsonrpc"), "http://")
 	c.JSONRPCURL = "http://switch.invalid/jsonrpc"
+	c.JSONRPCPlainHTTP = true // another host over plain http: root's explicit choice
 	var dialed atomic.Int32
 	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
 		dialed.Add(1)
