@@ -71,14 +71,27 @@ type Locator interface {
 // Location says where d keeps the snapshot rec describes, for the record's
 // Stored list that notifications carry. It looks through wrappers.
 func Location(d Destination, rec snapshot.Record) string {
-	for {
-		if l, ok := d.(Locator); ok {
-			return l.Location(rec)
+	if l, ok := As[Locator](d); ok {
+		return l.Location(rec)
+	}
+	return strings.TrimSuffix(d.String(), "/") + "/" + rec.Name
+}
+
+// As returns the first of d and the destinations it wraps (WithLog, WithRetry,
+// WithRetention and any other with an Unwrap method) that is a T, and false if
+// none is: it is how a caller reaches an optional interface (Pruner, Locator)
+// of a destination that wrappers hide.
+func As[T any](d Destination) (T, bool) {
+	for d != nil {
+		if t, ok := d.(T); ok {
+			return t, true
 		}
 		w, ok := d.(interface{ Unwrap() Destination })
 		if !ok {
-			return strings.TrimSuffix(d.String(), "/") + "/" + rec.Name
+			break
 		}
 		d = w.Unwrap()
 	}
+	var none T
+	return none, false
 }

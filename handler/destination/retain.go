@@ -78,26 +78,12 @@ func WithRetention(d Destination, r Retention, now func() time.Time, logf Logf) 
 	if err := r.Check(); err != nil {
 		return nil, err
 	}
-	p, ok := findPruner(d)
+	p, ok := As[Pruner](d)
 	if !ok {
 		logf("%s: options keep and keep-days do not apply here (cfgsnap cannot list and remove files there); nothing is removed", d)
 		return d, nil
 	}
 	return &retaining{Destination: d, p: p, r: r, now: now, logf: logf}, nil
-}
-
-// findPruner returns the Pruner that d is or wraps.
-func findPruner(d Destination) (Pruner, bool) {
-	for {
-		if p, ok := d.(Pruner); ok {
-			return p, true
-		}
-		w, ok := d.(interface{ Unwrap() Destination })
-		if !ok {
-			return nil, false
-		}
-		d = w.Unwrap()
-	}
 }
 
 type retaining struct {
