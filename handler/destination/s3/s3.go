@@ -53,6 +53,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -346,18 +348,9 @@ func (d *Destination) Remove(ctx context.Context, name string) error {
 }
 
 // validName accepts the names package snapshot makes: relative, slash-separated,
-// no empty, "." or ".." parts.
-func validName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for _, part := range strings.Split(name, "/") {
-		if part == "" || part == "." || part == ".." {
-			return false
-		}
-	}
-	return true
-}
+// no empty, "." or ".." parts, valid UTF-8 (as S3 keys must be). fs.ValidPath
+// is that, but for its "." (the root), which names no object.
+func validName(name string) bool { return name != "." && fs.ValidPath(name) }
 
 func contentType(name string) string {
 	if strings.HasSuffix(name, ".json") {
@@ -406,7 +399,7 @@ func parse(u *url.URL) (target, error) {
 	}
 	if p := strings.Trim(u.Path, "/"); p != "" {
 		if !validName(p) || strings.ContainsFunc(p, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-			return t, fail.New(fail.Usage, "target %s: the prefix %q has empty, \".\" or \"..\" parts or control characters: write s3://bucket/folder/folder", u.Redacted(), p)
+			return t, fail.New(fail.Usage, "target %s: the prefix %q has empty, \".\" or \"..\" parts, control characters or bytes that are not UTF-8: write s3://bucket/folder/folder", u.Redacted(), p)
 		}
 		t.prefix = p + "/"
 	}
@@ -600,47 +593,21 @@ func commitList(cs []snapshot.Commit) string {
 	return s
 }
 
-// asciiValue returns v if it is printable ASCII, else its RFC 2047 Q-encoding,
-// cut to metaLimit bytes.
+// asciiValue returns v if it is printable ASCII, else its RFC 2047
+// Q-encoding (as S3 itself returns non-ASCII metadata, and S3 tools decode),
+// cut to metaLimit bytes. A tab becomes a space first: RFC 2047 leaves tabs
+// as they are, and SigV4 signs a tab in a header as a space anyway.
 func asciiValue(v string) string {
+	v = strings.ReplaceAll(v, "\t", " ")
 	if len(v) > metaLimit {
 		v = v[:metaLimit]
 	}
-	ascii := true
-	for i := 0; i < len(v); i++ {
-		if v[i] < ' ' || v[i] > '~' {
-			ascii = false
-			break
-		}
-	}
-	if ascii {
-		return v
-	}
-	enc := qEncode(v)
-	if len(enc) > metaLimit {
-		enc = qEncode(v[:len(v)/2])
+	enc := mime.QEncoding.Encode("UTF-8", v) // v itself when it is printable ASCII
+	for len(enc) > metaLimit {
+		v = v[:len(v)/2]
+		enc = mime.QEncoding.Encode("UTF-8", v)
 	}
 	return enc
-}
-
-// qEncode is RFC 2047 "Q" encoding of UTF-8 text (invalid bytes are encoded as
-// they are), in one encoded word per value, which S3 tools decode.
-func qEncode(v string) string {
-	var b strings.Builder
-	b.WriteString("=?UTF-8?Q?")
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case c == ' ':
-			b.WriteByte('_')
-		case c > ' ' && c <= '~' && c != '=' && c != '?' && c != '_':
-			b.WriteByte(c)
-		default:
-			fmt.Fprintf(&b, "=%02X", c)
-		}
-	}
-	b.WriteString("?=")
-	return b.String()
 }
 
 // code is the S3 error code in err's chain, "" if none.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
+	"mime"
 	"net"
 	"net/url"
 	"os"
@@ -222,7 +223,8 @@ func TestMetadataIsASCII(t *testing.T) {
 			t.Errorf("%s is %d bytes long", k, len(v))
 		}
 	}
-	if got, want := m["user"], "=?UTF-8?Q?jos=C3=A9=0D=0AX-Evil:_1?="; got != want {
+	// mime writes the encoding as "q"; RFC 2047 makes it case-independent.
+	if got, want := m["user"], "=?UTF-8?q?jos=C3=A9=0D=0AX-Evil:_1?="; got != want {
 		t.Errorf("user = %q, want %q", got, want)
 	}
 	if got := m["commits"]; got != "0..0 (200 commits)" {
@@ -248,6 +250,25 @@ func TestMetadataIsASCII(t *testing.T) {
 	// minio-go decodes RFC 2047, as the AWS SDKs do.
 	if st.UserMetadata["User"] != "jos\u00e9" {
 		t.Errorf("stored user %q", st.UserMetadata["User"])
+	}
+}
+
+// TestMetadataFits: a long value that must be encoded is cut until its
+// encoding fits metaLimit, and still decodes to the start of the value; a
+// tab, which RFC 2047 leaves as it is, is not sent either.
+func TestMetadataFits(t *testing.T) {
+	for in, want := range map[string]string{
+		strings.Repeat("\u00e9", 200): strings.Repeat("\u00e9", 32),
+		"jos\u00e9\tadmin":            "jos\u00e9 admin",
+		"ops\tadmin":                  "ops admin",
+	} {
+		v := metadata(snapshot.Record{User: in})["user"]
+		if len(v) > metaLimit || strings.ContainsFunc(v, func(r rune) bool { return r < ' ' || r > '~' }) {
+			t.Errorf("%q: %d bytes %q; want at most %d printable ASCII ones", in, len(v), v, metaLimit)
+		}
+		if got, err := new(mime.WordDecoder).DecodeHeader(v); err != nil || got != want {
+			t.Errorf("%q: %q decodes to %q, %v; want %q", in, v, got, err, want)
+		}
 	}
 }
 
@@ -894,6 +915,8 @@ func TestParse(t *testing.T) {
 		{"s3://bucket..x/p", "not a valid bucket name"},
 		{"s3://bucket/a/../b", `"..`},
 		{"s3://bucket/a//b", "empty"},
+		{"s3://bucket/.", `"."`},
+		{"s3://bucket/a%FFb", "UTF-8"}, // S3 keys are UTF-8: refused before anything is queued
 		{"s3://bucket/p?endpoint=https://host:9000", "without a scheme"},
 		{"s3://bucket/p?endpoint=host:99999", "port"},
 		{"s3://bucket/p?endpoint=host/path", "without a path"},
