@@ -13,7 +13,6 @@ import (
 	"fmt"
 	mathrand "math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cfgsnap/cfgsnap/handler/testkit/srlsim"
 )
 
 // attribution is one run: how the switch is read and how commits arrive.
@@ -59,7 +60,8 @@ func testAttribution(t *testing.T, s *suite, a attribution) {
 	case "sr_cli":
 		write(t, filepath.Join(l.switchDir, "delay"), []byte(fmt.Sprintf("%.3f\n", a.readDelay.Seconds())), 0o644)
 	case "jsonrpc":
-		sock, password := sw.serveJSONRPC(a.readDelay)
+		const password = "NokiaSrl1!"
+		sock := srlsim.ServeJSONRPC(t, l.switchDir, srlsim.Options{User: "admin", Password: password, ReadDelay: a.readDelay})
 		write(t, filepath.Join(keys, "jsonrpc-password"), []byte(password+"\n"), 0o600)
 		opts["source"], opts["jsonrpc-socket"], opts["jsonrpc-user"] = "jsonrpc", sock, "admin"
 		opts["jsonrpc-password-file"] = filepath.Join(keys, "jsonrpc-password")
@@ -175,64 +177,6 @@ func (s *simSwitch) complete() []int {
 	}
 	slices.Sort(ids)
 	return ids
-}
-
-// serveJSONRPC serves the switch's JSON-RPC on a unix socket, as
-// system json-rpc-server unix-socket does: basic auth, "get" with several
-// commands answered in order, the configuration after delay. It returns the
-// socket and the password.
-func (s *simSwitch) serveJSONRPC(delay time.Duration) (sock, password string) {
-	t := s.l.t
-	dir, err := os.MkdirTemp("", "srl-") // a socket's path has at most 108 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock, password = filepath.Join(dir, "jsonrpc.sock"), "NokiaSrl1!"
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != "admin" || p != password {
-			http.Error(w, "Unauthorized", http.StatusUnauthorized)
-			return
-		}
-		var req struct {
-			Method string `json:"method"`
-			Params struct {
-				Commands []struct{ Path, Datastore string } `json:"commands"`
-			} `json:"params"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Method != "get" {
-			http.Error(w, "bad request", http.StatusBadRequest)
-			return
-		}
-		var results []json.RawMessage
-		for _, c := range req.Params.Commands {
-			var file string
-			switch {
-			case c.Path == "/" && c.Datastore == "running":
-				time.Sleep(delay)
-				file = "running.json"
-			case c.Path == "/system/configuration/commit" && c.Datastore == "state":
-				file = "commits.json"
-			default:
-				w.Write([]byte(`{"jsonrpc":"2.0","id":0,"error":{"code":-1,"message":"Path not valid"}}`))
-				return
-			}
-			b, err := os.ReadFile(filepath.Join(s.l.switchDir, file))
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			results = append(results, b)
-		}
-		json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": 0, "result": results})
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return sock, password
 }
 
 // record is a snapshot's record as the webhook received it.
