@@ -45,6 +45,12 @@ func New(u *url.URL) (*Destination, error) {
 	return &Destination{root: filepath.Clean(u.Path)}, nil
 }
 
+// Kind describes file:// targets to package target's registry.
+func Kind() destination.Kind {
+	return destination.Kind{Name: "file", Schemes: []string{"file"}, Forms: []string{"file:///path"},
+		New: func(u *url.URL, _ destination.Env) (destination.Destination, error) { return destination.Made(New(u)) }}
+}
+
 func (d *Destination) String() string { return "file://" + d.root }
 
 // Save writes to a hidden temporary file, syncs it, renames it over name and

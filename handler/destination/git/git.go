@@ -88,7 +88,7 @@ type Destination struct {
 // author-email, git-password-file and ca-file, and for SSH those of sshclient.
 // Every connection goes through dial (nil: a plain net.Dialer); logf gets warnings and what a Save did
 // besides committing (no change, a retry). New does not connect.
-func New(u *url.URL, c *option.Config, dial Dial, logf func(string, ...any)) (*Destination, error) {
+func New(u *url.URL, c *option.Config, dial destination.Dial, logf func(string, ...any)) (*Destination, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}

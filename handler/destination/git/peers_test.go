@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/destination/git"
 	"github.com/cfgsnap/cfgsnap/handler/option"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/sshd"
@@ -201,7 +202,7 @@ func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, erro
 }
 
 // newDest returns the destination for target and closes it when t ends.
-func newDest(t testing.TB, target string, c *option.Config, dial git.Dial, logf func(string, ...any)) *git.Destination {
+func newDest(t testing.TB, target string, c *option.Config, dial destination.Dial, logf func(string, ...any)) *git.Destination {
 	t.Helper()
 	u, err := parse(target)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 )
 
@@ -14,6 +15,26 @@ func Forms() []string {
 		"git+ssh://user@host[:port]/path/repo.git",
 		"user@host:path/repo.git",
 		"https://host/path/repo.git",
+	}
+}
+
+// Kind describes git targets to package target's registry: those Claims
+// takes, https:// ones ending in .git among them (the others are webhooks),
+// and the scp-like form, which Parse reads.
+func Kind() destination.Kind {
+	f := Forms()
+	return destination.Kind{
+		Name:    "git",
+		Schemes: []string{"git+ssh", "ssh", "git+https", "git+http"},
+		Forms:   []string{f[0] + " (git)", f[1] + " (git)", f[2] + " (git; git+https:// where the URL does not end in .git)"},
+		Claims:  Claims,
+		Parse: func(target string) (*url.URL, bool) {
+			u, err := SCPURL(target)
+			return u, err == nil
+		},
+		New: func(u *url.URL, env destination.Env) (destination.Destination, error) {
+			return destination.Made(New(u, env.Config, env.Dial, env.Logf))
+		},
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/httpx"
 	"github.com/cfgsnap/cfgsnap/handler/option"
@@ -19,10 +20,6 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"golang.org/x/crypto/ssh"
 )
-
-// Dial opens a TCP connection; package netns supplies one that dials inside the
-// management namespace, DNS included.
-type Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
 // sessions opens the two services a Save needs, on the link it runs over.
 type sessions interface {
@@ -50,7 +47,7 @@ type sshLink struct {
 	repo string
 }
 
-func newSSHLink(e endpoint, c *option.Config, dial Dial, logf func(string, ...any)) (*sshLink, error) {
+func newSSHLink(e endpoint, c *option.Config, dial destination.Dial, logf func(string, ...any)) (*sshLink, error) {
 	base := sshclient.FromOptions(c)
 	base.Dial, base.Warnf = dial, logf
 	cfg, err := base.ForURL(e.sshURL)
@@ -96,7 +93,7 @@ type httpLink struct {
 	hc       *http.Transport
 }
 
-func newHTTPLink(e endpoint, c *option.Config, dial Dial, logf func(string, ...any)) (*httpLink, error) {
+func newHTTPLink(e endpoint, c *option.Config, dial destination.Dial, logf func(string, ...any)) (*httpLink, error) {
 	password, source, err := secret.Read("git-password-file", c.GitPasswordFile, "CFGSNAP_GIT_PASSWORD")
 	if err != nil {
 		// This destination has always said fail.Usage (exit code 2) for a file

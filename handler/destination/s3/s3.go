@@ -55,7 +55,6 @@ import (
 	"io"
 	"io/fs"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -84,9 +83,6 @@ const DefaultEndpoint = "s3.amazonaws.com"
 // maxSinglePut is the largest object S3 takes in one PUT.
 const maxSinglePut = 5 << 30
 
-// Dial opens a network connection; New's is the management namespace's.
-type Dial func(ctx context.Context, network, addr string) (net.Conn, error)
-
 // Destination stores snapshots as objects below a prefix of a bucket. It
 // connects on the first request and keeps its connections until Close.
 type Destination struct {
@@ -110,7 +106,7 @@ var (
 // makes every connection (nil: a plain net.Dialer). New reads the credentials
 // and CA file but does not connect. Its errors are fail.Usage for a bad URL and
 // fail.Trust for missing or unreadable credentials or CA certificates.
-func New(u *url.URL, c *option.Config, dial Dial) (*Destination, error) {
+func New(u *url.URL, c *option.Config, dial destination.Dial) (*Destination, error) {
 	t, err := parse(u)
 	if err != nil {
 		return nil, err
@@ -146,6 +142,20 @@ func New(u *url.URL, c *option.Config, dial Dial) (*Destination, error) {
 		url: t.url, bucket: t.bucket, prefix: t.prefix, endpoint: t.endpoint, secure: t.tls,
 		creds: cr.from, client: client, transport: tr,
 	}, nil
+}
+
+// Kind describes s3:// targets to package target's registry, which runs
+// Check before anything is queued.
+func Kind() destination.Kind {
+	return destination.Kind{
+		Name:    "s3",
+		Schemes: []string{"s3"},
+		Forms:   []string{"s3://bucket/prefix[?endpoint=host:port&region=R&tls=false]"},
+		Check:   Check,
+		New: func(u *url.URL, env destination.Env) (destination.Destination, error) {
+			return destination.Made(New(u, env.Config, env.Dial))
+		},
+	}
 }
 
 // Check validates an s3:// URL as New does, without reading credentials or
@@ -457,7 +467,7 @@ func checkEndpoint(ep string) error {
 
 // newTransport is the HTTP transport of httpx (dial only, no proxy), with
 // S3's own settings. Errors are fail.Trust, as for every credential problem.
-func newTransport(secure bool, caFile string, timeout time.Duration, dial Dial) (*http.Transport, error) {
+func newTransport(secure bool, caFile string, timeout time.Duration, dial destination.Dial) (*http.Transport, error) {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}

@@ -70,7 +70,7 @@ func writeFile(t testing.TB, dir, name, content string) string {
 }
 
 // open builds the destination for target, closed when t ends.
-func open(t testing.TB, target string, c *option.Config, dial Dial) *Destination {
+func open(t testing.TB, target string, c *option.Config, dial destination.Dial) *Destination {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {

@@ -61,6 +61,13 @@ func New(u *url.URL, base sshclient.Config) (*Destination, error) {
 	return &Destination{root: t.Root, timeout: t.Config.Timeout, conn: conn}, nil
 }
 
+// Kind describes scp:// targets to package target's registry, which
+// refuses a remote path that can never work before anything is queued.
+func Kind() destination.Kind {
+	return destination.Kind{Name: "scp", Schemes: []string{"scp"}, Forms: []string{"scp://user@host[:port]/path"}, New: open,
+		Check: func(u *url.URL) error { _, err := sshclient.RemotePath(u); return err }}
+}
+
 // String is the target URL.
 func (d *Destination) String() string { return d.conn.String() }
 
@@ -277,4 +284,11 @@ func printable(s string, n int) string {
 		}
 		return r
 	}, s)
+}
+
+// open is New as Kind gives it, with the SSH settings all targets share.
+func open(u *url.URL, env destination.Env) (destination.Destination, error) {
+	base := sshclient.FromOptions(env.Config)
+	base.Dial, base.Warnf = env.Dial, env.Logf
+	return destination.Made(New(u, base))
 }

@@ -64,6 +64,13 @@ func New(u *url.URL, base sshclient.Config) (*Destination, error) {
 	return &Destination{root: t.Root, conn: sshclient.NewConn(t, grace, start, stop)}, nil
 }
 
+// Kind describes sftp:// targets to package target's registry, which
+// refuses a remote path that can never work before anything is queued.
+func Kind() destination.Kind {
+	return destination.Kind{Name: "sftp", Schemes: []string{"sftp"}, Forms: []string{"sftp://user@host[:port]/path"}, New: open,
+		Check: func(u *url.URL) error { _, err := sshclient.RemotePath(u); return err }}
+}
+
 // String is the target URL.
 func (d *Destination) String() string { return d.conn.String() }
 
@@ -342,4 +349,11 @@ func explainFailure(err error) error {
 func unsupported(err error) bool {
 	var se *pkgsftp.StatusError
 	return errors.As(err, &se) && se.FxCode() == pkgsftp.ErrSSHFxOpUnsupported
+}
+
+// open is New as Kind gives it, with the SSH settings all targets share.
+func open(u *url.URL, env destination.Env) (destination.Destination, error) {
+	base := sshclient.FromOptions(env.Config)
+	base.Dial, base.Warnf = env.Dial, env.Logf
+	return destination.Made(New(u, base))
 }

@@ -26,7 +26,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -58,9 +57,6 @@ const MaxConfig = 32 << 20
 // maxRedirects bounds same-host redirects, so a loop ends in an error.
 const maxRedirects = 3
 
-// Dial opens a network connection, as net.Dialer.DialContext does.
-type Dial func(ctx context.Context, network, addr string) (net.Conn, error)
-
 // Destination posts one request per snapshot. Connections are kept alive
 // between the Saves of one run and released by Close.
 type Destination struct {
@@ -72,6 +68,23 @@ type Destination struct {
 	client  *http.Client
 	tr      *http.Transport
 	warnf   destination.Logf
+}
+
+// Kind describes webhook targets to package target's registry: the http://
+// and https:// URLs that Claims takes, which notify rather than store, and
+// show without the token of a Slack-style URL (Redact).
+func Kind() destination.Kind {
+	return destination.Kind{
+		Name:     "webhook",
+		Schemes:  []string{"https", "http"},
+		Forms:    []string{"https://host[:port]/path (webhook)", "http://host[:port]/path (webhook, labs)"},
+		Claims:   Claims,
+		Notifies: true,
+		Redact:   func(u *url.URL, c *option.Config) string { return Redact(u, c.WebhookFormat) },
+		New: func(u *url.URL, env destination.Env) (destination.Destination, error) {
+			return destination.Made(New(u, env.Config, env.Dial, env.Logf))
+		},
+	}
 }
 
 // Claims reports whether u is a webhook target: http:// or https:// with a path
@@ -91,7 +104,7 @@ func isGit(u *url.URL) bool {
 // what the user should know but that does not stop a delivery. New reads the
 // secret and the CA file but does not connect. Its errors are fail.Usage, or
 // fail.Permission for a file it may not read.
-func New(u *url.URL, c *option.Config, dial Dial, warnf destination.Logf) (*Destination, error) {
+func New(u *url.URL, c *option.Config, dial destination.Dial, warnf destination.Logf) (*Destination, error) {
 	shown := Redact(u, c.WebhookFormat)
 	switch {
 	case u.Scheme != "https" && u.Scheme != "http":

@@ -532,7 +532,7 @@ func TestCAFileErrors(t *testing.T) {
 
 // mapDial sends every connection to addr, as the namespace dialer resolves a
 // name inside the management network; it records the addresses asked for.
-func mapDial(addr string, asked *[]string) webhook.Dial {
+func mapDial(addr string, asked *[]string) destination.Dial {
 	var mu sync.Mutex
 	return func(ctx context.Context, network, a string) (net.Conn, error) {
 		if asked != nil {
