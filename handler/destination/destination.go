@@ -1,8 +1,11 @@
-// Package destination defines where snapshots go: the Destination interface that
-// every backend implements, and Open, the one place that maps a target URL to a backend.
+// Package destination defines where snapshots go: the Destination interface
+// that every backend implements, its optional Pruner and Locator, the wrappers
+// that retry, log and apply retention around one, and Kind, how a backend's
+// package describes its targets to the registry in package target.
 //
-// To add a destination: write a package under handler/destination/ whose New returns a
-// Destination, add its scheme to Open in open.go, and run the conformance suite in
+// To add a destination: write a package under handler/destination/ whose type
+// is a Destination and whose function Kind describes its targets, add that
+// Kind to target.Kinds, and run the conformance suite in
 // handler/destination/desttest against its real server.
 package destination
 
