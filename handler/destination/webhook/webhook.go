@@ -88,8 +88,9 @@ func Kind() destination.Kind {
 }
 
 // Claims reports whether u is a webhook target: http:// or https:// with a path
-// that does not end in .git. Those name a git repository; the test is git.Claims's
-// own, so that each such URL has exactly one destination.
+// that ends neither in .git, which names a git repository (git.Claims), nor in
+// .git/, which neither kind claims: the registry gives it to this one, whose New
+// refuses it and says to drop the .git.
 func Claims(u *url.URL) bool {
 	return (u.Scheme == "https" || u.Scheme == "http") && !isGit(u)
 }
