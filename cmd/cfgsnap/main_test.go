@@ -59,7 +59,7 @@ func TestExitCodes(t *testing.T) {
 		{"missing target", []string{"handle", spool, hexEvent(`{"paths":[` + lastChange + `]}`)}, fail.Usage, "no target"},
 		{"unknown target", append([]string{"snapshot", "--target=rsync://h/x"}, src...), fail.Usage, "unknown scheme"},
 		{"unreachable server", append([]string{"snapshot", "--target=sftp://u@127.0.0.1:1/x", "--identity=" + key}, src...), fail.Deliver, "stays spooled"},
-		{"missing key", append([]string{"snapshot", "--target=sftp://u@127.0.0.1:1/x", "--identity=" + filepath.Join(t.TempDir(), "missing")}, src...), fail.Trust, "no SSH private key found"},
+		{"missing key", append([]string{"snapshot", "--target=sftp://u@127.0.0.1:1/x", "--identity=" + filepath.Join(t.TempDir(), "missing")}, src...), fail.Auth, "no SSH private key found"},
 		{"unreadable source", []string{"snapshot", "--target=file:///tmp/x", "--source=file:/nonexistent", "--sr-cli=/nonexistent", "--netns=none", spool}, fail.Source, "/nonexistent"},
 		{"unknown help topic", []string{"help", "colour"}, fail.Usage, `no option "colour"`},
 	} {
@@ -89,11 +89,11 @@ func TestHostKeyAndKeyErrors(t *testing.T) {
 	os.WriteFile(notKey, []byte("hello"), 0o600)
 
 	_, code, line := cli(t, append(common, "--identity="+srv.ClientKey(), "--known-hosts="+empty)...)
-	if code != fail.Trust || !strings.Contains(line, "SHA256:") || !strings.Contains(line, "ssh-keyscan") {
+	if code != fail.Auth || !strings.Contains(line, "SHA256:") || !strings.Contains(line, "ssh-keyscan") {
 		t.Errorf("unknown host key: exit %d %q", code, line)
 	}
 	_, code, line = cli(t, append(common, "--identity="+notKey, "--known-hosts="+srv.KnownHosts())...)
-	if code != fail.Trust || !strings.Contains(line, notKey) {
+	if code != fail.Auth || !strings.Contains(line, notKey) {
 		t.Errorf("unreadable key: exit %d %q", code, line)
 	}
 	out, code, line := cli(t, append(common, "--identity="+srv.ClientKey(), "--known-hosts="+srv.KnownHosts())...)

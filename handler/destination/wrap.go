@@ -16,7 +16,7 @@ type Logf func(format string, args ...any)
 
 // WithRetry retries a Save that failed for a passing reason (fail.Deliver: a
 // refused connection, a reset, a full disk that may free up) up to tries times
-// with doubling pauses from first. Refused keys and bad options (fail.Trust,
+// with doubling pauses from first. Refused keys and bad options (fail.Auth,
 // fail.Usage) are not retried: a second try cannot fix them. A reader that cannot
 // seek back to the start cannot be sent twice, so it gets one try.
 func WithRetry(d Destination, tries int, first time.Duration, logf Logf) Destination {

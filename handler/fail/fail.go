@@ -24,9 +24,12 @@ const (
 	// Deliver means a destination could not be reached or refused the write;
 	// the snapshot stays spooled and is retried.
 	Deliver Kind = 5
-	// Trust means SSH authentication or host-key verification failed: fix keys
-	// or known_hosts; the snapshot stays spooled.
-	Trust Kind = 6
+	// Auth means authentication failed, either way: the peer refused our
+	// credentials (an SSH key, a git password, S3 keys, a webhook's 401 or 403),
+	// or we refused the peer's (an SSH host key, a TLS certificate). Fix the keys,
+	// known_hosts, the password or ca-file; the snapshot stays spooled, and no
+	// retry can help before that.
+	Auth Kind = 6
 	// Permission means an operation needed privileges (entering the network
 	// namespace, writing the spool): run with sudo.
 	Permission Kind = 7

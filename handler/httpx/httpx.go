@@ -97,7 +97,7 @@ func Transport(dial Dial, connectTimeout time.Duration, roots *x509.CertPool) *h
 }
 
 // CertError words err, if it is a failed check of the TLS certificate that
-// host presented, with what to do about it: fail.Trust, since a second try meets
+// host presented, with what to do about it: fail.Auth, since a second try meets
 // the same certificate. For any other error it returns nil.
 func CertError(host string, err error) error {
 	var (
@@ -108,13 +108,13 @@ func CertError(host string, err error) error {
 	)
 	switch {
 	case errors.As(err, &unknownCA):
-		return fail.New(fail.Trust, "the TLS certificate of %s is signed by an authority cfgsnap does not trust: put that CA's certificate (PEM) in the file option ca-file names", host)
+		return fail.New(fail.Auth, "the TLS certificate of %s is signed by an authority cfgsnap does not trust: put that CA's certificate (PEM) in the file option ca-file names", host)
 	case errors.As(err, &wrongHost):
-		return fail.New(fail.Trust, "the TLS certificate of %s is not for that name (%v): use a name the certificate lists", host, wrongHost)
+		return fail.New(fail.Auth, "the TLS certificate of %s is not for that name (%v): use a name the certificate lists", host, wrongHost)
 	case errors.As(err, &invalid):
-		return fail.New(fail.Trust, "the TLS certificate of %s is not valid (%v): renew it, or check the switch's clock", host, invalid)
+		return fail.New(fail.Auth, "the TLS certificate of %s is not valid (%v): renew it, or check the switch's clock", host, invalid)
 	case errors.As(err, &verify):
-		return fail.New(fail.Trust, "the TLS certificate of %s was refused (%v): check it and option ca-file", host, verify.Err)
+		return fail.New(fail.Auth, "the TLS certificate of %s was refused (%v): check it and option ca-file", host, verify.Err)
 	}
 	return nil
 }

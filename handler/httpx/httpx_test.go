@@ -184,7 +184,7 @@ func TestCertError(t *testing.T) {
 		t.Fatal(err)
 	}
 	unknown := get(t, httpx.Transport(nil, 0, system), s.URL)
-	wantErr(t, httpx.CertError(host, unknown), fail.Trust,
+	wantErr(t, httpx.CertError(host, unknown), fail.Auth,
 		"the TLS certificate of %s is signed by an authority cfgsnap does not trust: put that CA's certificate \\(PEM\\) in the file option ca-file names", host)
 
 	roots, err := httpx.Roots(caFile(t, s))
@@ -195,7 +195,7 @@ func TestCertError(t *testing.T) {
 	tr := httpx.Transport(nil, 0, roots)
 	tr.TLSClientConfig.ServerName = "backup.invalid"
 	wrongName := get(t, tr, s.URL)
-	wantErr(t, httpx.CertError(host, wrongName), fail.Trust,
+	wantErr(t, httpx.CertError(host, wrongName), fail.Auth,
 		"the TLS certificate of %s is not for that name \\(.*backup.invalid.*\\): use a name the certificate lists", host)
 
 	expired, ca := expiredServer(t)
@@ -204,7 +204,7 @@ func TestCertError(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale := get(t, httpx.Transport(nil, 0, expiredRoots), expired.URL)
-	wantErr(t, httpx.CertError(host, stale), fail.Trust,
+	wantErr(t, httpx.CertError(host, stale), fail.Auth,
 		"the TLS certificate of %s is not valid \\(.*expired.*\\): renew it, or check the switch's clock", host)
 
 	if err := httpx.CertError(host, errors.New("connection refused")); err != nil {

@@ -52,20 +52,20 @@ func TestHostCertificate(t *testing.T) {
 	t.Run("unknown key refused with its fingerprint", func(t *testing.T) {
 		c := config(s)
 		c.KnownHosts = writeFile(t, "known_hosts", knownhosts.Line([]string{"127.0.0.1:1"}, s.HostKey())+"\n")
-		wantErr(t, dial(t, c), fail.Trust, "is not in "+c.KnownHosts, "ssh-ed25519 "+s.Fingerprint(),
+		wantErr(t, dial(t, c), fail.Auth, "is not in "+c.KnownHosts, "ssh-ed25519 "+s.Fingerprint(),
 			"ssh-keyscan -p "+strconv.Itoa(s.Port())+" 127.0.0.1 >> "+c.KnownHosts)
 	})
 
 	t.Run("changed key refused", func(t *testing.T) {
 		c := config(s)
 		c.KnownHosts = writeFile(t, "known_hosts", knownhosts.Line([]string{s.Addr()}, newKey(t).PublicKey())+"\n")
-		wantErr(t, dial(t, c), fail.Trust, "CHANGED", "man-in-the-middle", s.Fingerprint(), c.KnownHosts+":1")
+		wantErr(t, dial(t, c), fail.Auth, "CHANGED", "man-in-the-middle", s.Fingerprint(), c.KnownHosts+":1")
 	})
 
 	t.Run("revoked CA refused although the key is listed", func(t *testing.T) {
 		c := config(s)
 		c.KnownHosts = writeFile(t, "known_hosts", plain+"@revoked * "+string(ssh.MarshalAuthorizedKey(s.HostCA())))
-		wantErr(t, dial(t, c), fail.Trust, "revokes", ssh.FingerprintSHA256(s.HostCA()), c.KnownHosts+":2")
+		wantErr(t, dial(t, c), fail.Auth, "revokes", ssh.FingerprintSHA256(s.HostCA()), c.KnownHosts+":2")
 	})
 
 	// The certificate names 127.0.0.1 only: dialled as localhost, the CA's word
@@ -83,7 +83,7 @@ func TestHostCertificate(t *testing.T) {
 		c := config(s)
 		c.Addr = localhost
 		c.KnownHosts = writeFile(t, "known_hosts", caLine(localhost, s.HostCA()))
-		wantErr(t, dial(t, c), fail.Trust, `principal "localhost" not in the set of valid principals`)
+		wantErr(t, dial(t, c), fail.Auth, `principal "localhost" not in the set of valid principals`)
 	})
 }
 

@@ -90,7 +90,7 @@ func NewConn[S any](t Target, grace time.Duration, start func(ctx context.Contex
 // connection is dropped, and its error is given the target, the name and, where
 // it does not hold it already, ctx's error: a save cut short says why. Errors
 // from connecting are given the target. All are of kind fail.Deliver unless they
-// have a kind already, as those of Dial may (fail.Trust for keys and host keys).
+// have a kind already, as those of Dial may (fail.Auth for keys and host keys).
 func (c *Conn[S]) Save(ctx context.Context, name string, save func(client *ssh.Client, s S) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return fail.New(fail.Deliver, "%s: saving %s: %w", c.target, name, err)

@@ -127,7 +127,7 @@ func RemotePath(u *url.URL) (string, error) {
 }
 
 // Dial connects to c.Addr, verifies the host key and authenticates as c.User.
-// Errors carry a kind: fail.Trust for keys and host keys, fail.Deliver when the
+// Errors carry a kind: fail.Auth for keys and host keys, fail.Deliver when the
 // server cannot be reached, fail.Usage for a malformed pin.
 func Dial(ctx context.Context, c Config) (*ssh.Client, error) {
 	signers, used, err := loadIdentities(c.Identities)
@@ -174,10 +174,10 @@ func Dial(ctx context.Context, c Config) (*ssh.Client, error) {
 		case v.err != nil:
 			return nil, v.err
 		case strings.Contains(err.Error(), "unable to authenticate"):
-			return nil, fail.New(fail.Trust, "SSH server %s refused user %s with key %s: add the public key (%s.pub) to ~%s/.ssh/authorized_keys on the server, or set option identity",
+			return nil, fail.New(fail.Auth, "SSH server %s refused user %s with key %s: add the public key (%s.pub) to ~%s/.ssh/authorized_keys on the server, or set option identity",
 				c.Addr, c.User, strings.Join(used, ", "), used[0], c.User)
 		case strings.Contains(err.Error(), "no common algorithm for host key") && len(v.listed) > 0:
-			return nil, fail.New(fail.Trust, "SSH server %s has no host key of the types %s lists for it (%s): its keys have changed, maybe by a man-in-the-middle attack; if the change is expected, replace its lines in %s with the server's current key",
+			return nil, fail.New(fail.Auth, "SSH server %s has no host key of the types %s lists for it (%s): its keys have changed, maybe by a man-in-the-middle attack; if the change is expected, replace its lines in %s with the server's current key",
 				c.Addr, c.KnownHosts, strings.Join(v.listed, ", "), c.KnownHosts)
 		}
 		return nil, c.unreachable(hctx, err)
@@ -215,15 +215,15 @@ func loadIdentities(files []string) (signers []ssh.Signer, used []string, err er
 			continue
 		}
 		if err != nil {
-			return nil, nil, fail.New(fail.Trust, "cannot read SSH key %s: %v: make it readable by the user cfgsnap runs as, or set option identity", f, errors.Unwrap(err))
+			return nil, nil, fail.New(fail.Auth, "cannot read SSH key %s: %v: make it readable by the user cfgsnap runs as, or set option identity", f, errors.Unwrap(err))
 		}
 		s, err := ssh.ParsePrivateKey(b)
 		var missing *ssh.PassphraseMissingError
 		switch {
 		case errors.As(err, &missing):
-			return nil, nil, fail.New(fail.Trust, "SSH key %s is protected by a passphrase, which cfgsnap cannot enter: give it a key without one (ssh-keygen -t ed25519 -N '' -f FILE)", f)
+			return nil, nil, fail.New(fail.Auth, "SSH key %s is protected by a passphrase, which cfgsnap cannot enter: give it a key without one (ssh-keygen -t ed25519 -N '' -f FILE)", f)
 		case err != nil:
-			return nil, nil, fail.New(fail.Trust, "SSH key %s is not a private key cfgsnap can use (%v): point option identity at an OpenSSH private key", f, err)
+			return nil, nil, fail.New(fail.Auth, "SSH key %s is not a private key cfgsnap can use (%v): point option identity at an OpenSSH private key", f, err)
 		}
 		signers = append(signers, s)
 		used = append(used, f)
@@ -233,7 +233,7 @@ func loadIdentities(files []string) (signers []ssh.Signer, used []string, err er
 		if tried == "" {
 			tried = "none configured"
 		}
-		return nil, nil, fail.New(fail.Trust, "no SSH private key found (tried %s): create one with ssh-keygen -t ed25519 -N '' or set option identity", tried)
+		return nil, nil, fail.New(fail.Auth, "no SSH private key found (tried %s): create one with ssh-keygen -t ed25519 -N '' or set option identity", tried)
 	}
 	return signers, used, nil
 }
@@ -271,7 +271,7 @@ func newVerifier(c Config) (*verifier, error) {
 		// Connect anyway, to tell the user which key the server presents.
 		return v, nil
 	case err != nil:
-		return nil, fail.New(fail.Trust, "cannot use known_hosts file %s: %v: fix or replace it", c.KnownHosts, err)
+		return nil, fail.New(fail.Auth, "cannot use known_hosts file %s: %v: fix or replace it", c.KnownHosts, err)
 	}
 	v.db = db
 	v.algorithms = append(certOrder(), plainOrder()...)
@@ -331,7 +331,7 @@ func (v *verifier) verify(remote net.Addr, key ssh.PublicKey) error {
 		if strings.TrimPrefix(fp, "SHA256:") == v.pin {
 			return nil
 		}
-		return fail.New(fail.Trust, "SSH server %s presented host key %s %s, not the pinned SHA256:%s: maybe a man-in-the-middle attack; if the server's key changed on purpose (or it has several), set option host-key to the key it presents",
+		return fail.New(fail.Auth, "SSH server %s presented host key %s %s, not the pinned SHA256:%s: maybe a man-in-the-middle attack; if the server's key changed on purpose (or it has several), set option host-key to the key it presents",
 			c.Addr, key.Type(), fp, v.pin)
 	case c.Insecure:
 		warnf := c.Warnf
@@ -341,7 +341,7 @@ func (v *verifier) verify(remote net.Addr, key ssh.PublicKey) error {
 		warnf("SSH host key of %s NOT verified (insecure-skip-host-key): accepted %s %s; pin it with host-key %s", c.Addr, key.Type(), fp, fp)
 		return nil
 	case v.db == nil:
-		return fail.New(fail.Trust, "known_hosts file %s does not exist, so the host key of %s cannot be checked: it presented %s %s; after checking that fingerprint on the server (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), add it with: %s >> %s, or set option host-key %s",
+		return fail.New(fail.Auth, "known_hosts file %s does not exist, so the host key of %s cannot be checked: it presented %s %s; after checking that fingerprint on the server (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), add it with: %s >> %s, or set option host-key %s",
 			c.KnownHosts, c.Addr, key.Type(), fp, keyscan(c.Addr), c.KnownHosts, fp)
 	}
 	if cert, ok := key.(*ssh.Certificate); ok {
@@ -364,7 +364,7 @@ func (v *verifier) verifyCert(remote net.Addr, cert *ssh.Certificate) error {
 	// A revoked CA vouches for nothing, not even a key listed plainly (as in OpenSSH).
 	var re *knownhosts.RevokedError
 	if errors.As(v.db(c.Addr, remote, cert.SignatureKey), &re) {
-		return fail.New(fail.Trust, "SSH server %s presented a host certificate signed by CA %s %s, which %s:%d revokes: do not trust this server",
+		return fail.New(fail.Auth, "SSH server %s presented a host certificate signed by CA %s %s, which %s:%d revokes: do not trust this server",
 			c.Addr, cert.SignatureKey.Type(), ssh.FingerprintSHA256(cert.SignatureKey), re.Revoked.Filename, re.Revoked.Line)
 	}
 	err := v.verifyKnown(remote, cert.Key)
@@ -375,7 +375,7 @@ func (v *verifier) verifyCert(remote net.Addr, cert *ssh.Certificate) error {
 	}
 	// A @cert-authority line trusts the signer but the certificate is not valid
 	// for this host (expired, or another host's): that is what to fix.
-	return fail.New(fail.Trust, "checking the SSH host key of %s against %s: %v", c.Addr, c.KnownHosts, certErr)
+	return fail.New(fail.Auth, "checking the SSH host key of %s against %s: %v", c.Addr, c.KnownHosts, certErr)
 }
 
 // verifyKnown checks a plain host key against known_hosts.
@@ -389,16 +389,16 @@ func (v *verifier) verifyKnown(remote net.Addr, key ssh.PublicKey) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &re):
-		return fail.New(fail.Trust, "SSH server %s presented host key %s %s, which %s:%d revokes: do not trust this server", c.Addr, key.Type(), fp, re.Revoked.Filename, re.Revoked.Line)
+		return fail.New(fail.Auth, "SSH server %s presented host key %s %s, which %s:%d revokes: do not trust this server", c.Addr, key.Type(), fp, re.Revoked.Filename, re.Revoked.Line)
 	case errors.As(err, &ke) && len(ke.Want) == 0:
-		return fail.New(fail.Trust, "SSH host key of %s is not in %s: it presented %s %s; after checking that fingerprint on the server (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), add it with: %s >> %s, or set option host-key %s",
+		return fail.New(fail.Auth, "SSH host key of %s is not in %s: it presented %s %s; after checking that fingerprint on the server (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), add it with: %s >> %s, or set option host-key %s",
 			c.Addr, c.KnownHosts, key.Type(), fp, keyscan(c.Addr), c.KnownHosts, fp)
 	case errors.As(err, &ke):
 		w := ke.Want[0]
-		return fail.New(fail.Trust, "SSH host key of %s has CHANGED: it presented %s %s, but %s:%d holds %s %s; this may be a man-in-the-middle attack; if the change is expected, remove the old line (ssh-keygen -R '%s' -f %s) and add the new key",
+		return fail.New(fail.Auth, "SSH host key of %s has CHANGED: it presented %s %s, but %s:%d holds %s %s; this may be a man-in-the-middle attack; if the change is expected, remove the old line (ssh-keygen -R '%s' -f %s) and add the new key",
 			c.Addr, key.Type(), fp, w.Filename, w.Line, w.Key.Type(), ssh.FingerprintSHA256(w.Key), knownhosts.Normalize(c.Addr), c.KnownHosts)
 	}
-	return fail.New(fail.Trust, "checking the SSH host key of %s against %s: %v", c.Addr, c.KnownHosts, err)
+	return fail.New(fail.Auth, "checking the SSH host key of %s against %s: %v", c.Addr, c.KnownHosts, err)
 }
 
 // keyscan is the command that fetches the host keys of addr.

@@ -117,20 +117,20 @@ func TestHostKeyChecks(t *testing.T) {
 		c := config(s)
 		// The same key, but for another port: known_hosts entries are per host and port.
 		c.KnownHosts = writeFile(t, "known_hosts", knownhosts.Line([]string{"127.0.0.1:1"}, s.HostKey())+"\n")
-		wantErr(t, dial(t, c), fail.Trust, s.Fingerprint(), "ssh-keyscan -p "+port+" 127.0.0.1 >> "+c.KnownHosts)
+		wantErr(t, dial(t, c), fail.Auth, s.Fingerprint(), "ssh-keyscan -p "+port+" 127.0.0.1 >> "+c.KnownHosts)
 	})
 
 	t.Run("missing known_hosts refused", func(t *testing.T) {
 		c := config(s)
 		c.KnownHosts = filepath.Join(t.TempDir(), "known_hosts")
-		wantErr(t, dial(t, c), fail.Trust, c.KnownHosts+" does not exist", s.Fingerprint())
+		wantErr(t, dial(t, c), fail.Auth, c.KnownHosts+" does not exist", s.Fingerprint())
 	})
 
 	t.Run("changed key refused", func(t *testing.T) {
 		c := config(s)
 		old := newKey(t).PublicKey()
 		c.KnownHosts = writeFile(t, "known_hosts", "# old key\n"+knownhosts.Line([]string{s.Addr()}, old)+"\n")
-		wantErr(t, dial(t, c), fail.Trust, "CHANGED", "man-in-the-middle", s.Fingerprint(), c.KnownHosts+":2")
+		wantErr(t, dial(t, c), fail.Auth, "CHANGED", "man-in-the-middle", s.Fingerprint(), c.KnownHosts+":2")
 	})
 
 	t.Run("pinned fingerprint replaces known_hosts", func(t *testing.T) {
@@ -145,7 +145,7 @@ func TestHostKeyChecks(t *testing.T) {
 	t.Run("wrong pin refused", func(t *testing.T) {
 		c := config(s)
 		c.HostKey = ssh.FingerprintSHA256(newKey(t).PublicKey())
-		wantErr(t, dial(t, c), fail.Trust, s.Fingerprint(), c.HostKey)
+		wantErr(t, dial(t, c), fail.Auth, s.Fingerprint(), c.HostKey)
 	})
 
 	t.Run("malformed pin is a usage error", func(t *testing.T) {
@@ -203,7 +203,7 @@ func TestSeveralHostKeyTypes(t *testing.T) {
 	t.Run("unknown host shows the ed25519 key", func(t *testing.T) {
 		c := config(s)
 		c.KnownHosts = writeFile(t, "known_hosts", "")
-		wantErr(t, dial(t, c), fail.Trust, "ssh-ed25519 "+s.Fingerprint())
+		wantErr(t, dial(t, c), fail.Auth, "ssh-ed25519 "+s.Fingerprint())
 	})
 }
 
@@ -220,7 +220,7 @@ func TestHostKeyTypeGone(t *testing.T) {
 	}
 	c := config(s)
 	c.KnownHosts = writeFile(t, "known_hosts", knownhosts.Line([]string{s.Addr()}, old)+"\n")
-	wantErr(t, dial(t, c), fail.Trust, "ecdsa-sha2-nistp256", "man-in-the-middle", c.KnownHosts)
+	wantErr(t, dial(t, c), fail.Auth, "ecdsa-sha2-nistp256", "man-in-the-middle", c.KnownHosts)
 }
 
 func TestIdentities(t *testing.T) {
@@ -238,7 +238,7 @@ func TestIdentities(t *testing.T) {
 		c := config(s)
 		dir := t.TempDir()
 		c.Identities = []string{filepath.Join(dir, "id_ed25519"), filepath.Join(dir, "id_rsa")}
-		wantErr(t, dial(t, c), fail.Trust, c.Identities[0], c.Identities[1])
+		wantErr(t, dial(t, c), fail.Auth, c.Identities[0], c.Identities[1])
 	})
 
 	t.Run("wrong key refused naming user and key", func(t *testing.T) {
@@ -249,7 +249,7 @@ func TestIdentities(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Identities = []string{writeFile(t, "id_other", string(pem.EncodeToMemory(block)))}
-		wantErr(t, dial(t, c), fail.Trust, "refused user "+s.User(), c.Identities[0])
+		wantErr(t, dial(t, c), fail.Auth, "refused user "+s.User(), c.Identities[0])
 	})
 
 	t.Run("passphrase key refused", func(t *testing.T) {
@@ -260,19 +260,19 @@ func TestIdentities(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Identities = []string{writeFile(t, "id_locked", string(pem.EncodeToMemory(block))), s.ClientKey()}
-		wantErr(t, dial(t, c), fail.Trust, c.Identities[0], "passphrase")
+		wantErr(t, dial(t, c), fail.Auth, c.Identities[0], "passphrase")
 	})
 
 	t.Run("unreadable key refused", func(t *testing.T) {
 		c := config(s)
 		c.Identities = []string{t.TempDir()} // a folder: unreadable even for root
-		wantErr(t, dial(t, c), fail.Trust, c.Identities[0])
+		wantErr(t, dial(t, c), fail.Auth, c.Identities[0])
 	})
 
 	t.Run("not a key refused", func(t *testing.T) {
 		c := config(s)
 		c.Identities = []string{s.KnownHosts()}
-		wantErr(t, dial(t, c), fail.Trust, c.Identities[0])
+		wantErr(t, dial(t, c), fail.Auth, c.Identities[0])
 	})
 }
 

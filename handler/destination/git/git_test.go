@@ -384,7 +384,7 @@ func TestHostKeyRefused(t *testing.T) {
 	d := newDest(t, s.URL("git+ssh", r.dir), c, nil, t.Logf)
 	err := d.Save(t.Context(), record([]byte("{}")), strings.NewReader("{}"))
 	t.Log(err)
-	if fail.KindOf(err) != fail.Trust || !strings.Contains(err.Error(), s.Fingerprint()) || !strings.Contains(err.Error(), "ssh-keyscan") {
+	if fail.KindOf(err) != fail.Auth || !strings.Contains(err.Error(), s.Fingerprint()) || !strings.Contains(err.Error(), "ssh-keyscan") {
 		t.Fatalf("got %v (kind %d), want a Trust error with the fingerprint and the fix", err, fail.KindOf(err))
 	}
 	if r.has("main") {
@@ -396,7 +396,7 @@ func TestHostKeyRefused(t *testing.T) {
 	save(t, newDest(t, s.URL("git+ssh", r.dir), c, nil, t.Logf), record([]byte("{}")), []byte("{}"))
 	c.HostKey = "SHA256:" + strings.Repeat("A", 43)
 	err = newDest(t, s.URL("git+ssh", r.dir), c, nil, t.Logf).Save(t.Context(), record([]byte("{}")), strings.NewReader("{}"))
-	if fail.KindOf(err) != fail.Trust {
+	if fail.KindOf(err) != fail.Auth {
 		t.Fatalf("wrong pin: got %v (kind %d), want a Trust error", err, fail.KindOf(err))
 	}
 }
@@ -520,7 +520,7 @@ func TestPassword(t *testing.T) {
 
 	err := attempt(options(nil))
 	t.Log(err)
-	if fail.KindOf(err) != fail.Trust || !strings.Contains(err.Error(), "asks for a password") || !strings.Contains(err.Error(), "git-password-file") {
+	if fail.KindOf(err) != fail.Auth || !strings.Contains(err.Error(), "asks for a password") || !strings.Contains(err.Error(), "git-password-file") {
 		t.Fatalf("no password: got %v (kind %d)", err, fail.KindOf(err))
 	}
 
@@ -532,7 +532,7 @@ func TestPassword(t *testing.T) {
 	err = attempt(c)
 	noSecret(err)
 	t.Log(err)
-	if fail.KindOf(err) != fail.Trust || !strings.Contains(err.Error(), "refused user ci") {
+	if fail.KindOf(err) != fail.Auth || !strings.Contains(err.Error(), "refused user ci") {
 		t.Fatalf("wrong password: got %v (kind %d), want a Trust error naming the user", err, fail.KindOf(err))
 	}
 	if r.has("main") {
@@ -568,7 +568,7 @@ func TestHTTPS(t *testing.T) {
 	s := httpServer(t, root, httpOptions{TLS: true})
 	err := newDest(t, s.URL+"/configs.git", options(nil), nil, t.Logf).Save(t.Context(), record([]byte("{}")), strings.NewReader("{}"))
 	t.Log(err)
-	if fail.KindOf(err) != fail.Trust || !strings.Contains(err.Error(), "ca-file") {
+	if fail.KindOf(err) != fail.Auth || !strings.Contains(err.Error(), "ca-file") {
 		t.Fatalf("unknown CA: got %v (kind %d), want a Trust error that points to ca-file", err, fail.KindOf(err))
 	}
 	c := options(nil)

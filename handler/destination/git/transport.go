@@ -30,7 +30,7 @@ type sessions interface {
 // link is how a destination reaches its repository.
 type link interface {
 	// do runs f with the sessions of one Save. Its errors name the target and
-	// what was saved, and carry a kind: fail.Trust for refused keys, host keys,
+	// what was saved, and carry a kind: fail.Auth for refused keys, host keys,
 	// passwords and certificates, fail.Deliver for what may pass.
 	do(ctx context.Context, what string, f func(ctx context.Context, s sessions) error) error
 	close() error
@@ -161,15 +161,15 @@ func (l *httpLink) explain(err, netErr error) (fail.Kind, string) {
 	case fail.KindOf(err) != fail.Internal:
 		return fail.KindOf(err), err.Error()
 	case errors.Is(err, transport.ErrAuthenticationRequired) && !l.password:
-		return fail.Trust, fmt.Sprintf("%s asks for a password: put the token or password in the file option git-password-file names (or in $CFGSNAP_GIT_PASSWORD)", host)
+		return fail.Auth, fmt.Sprintf("%s asks for a password: put the token or password in the file option git-password-file names (or in $CFGSNAP_GIT_PASSWORD)", host)
 	case errors.Is(err, transport.ErrAuthenticationRequired):
-		return fail.Trust, fmt.Sprintf("%s refused user %s with the password given: check the token in git-password-file (or $CFGSNAP_GIT_PASSWORD) and the user in the target (https://USER@host/...)", host, l.user)
+		return fail.Auth, fmt.Sprintf("%s refused user %s with the password given: check the token in git-password-file (or $CFGSNAP_GIT_PASSWORD) and the user in the target (https://USER@host/...)", host, l.user)
 	case errors.Is(err, transport.ErrAuthorizationFailed):
-		return fail.Trust, fmt.Sprintf("%s denies user %s access to the repository: give the token read and write access to it", host, l.user)
+		return fail.Auth, fmt.Sprintf("%s denies user %s access to the repository: give the token read and write access to it", host, l.user)
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return fail.Deliver, fmt.Sprintf("no repository at %s (or it is private and needs a password): check the target, or create the repository", l.ep.String())
 	case cert != nil:
-		return fail.Trust, cert.Error()
+		return fail.Auth, cert.Error()
 	case netErr != nil:
 		var dnsErr *net.DNSError
 		if errors.As(netErr, &dnsErr) {

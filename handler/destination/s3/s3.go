@@ -105,7 +105,7 @@ var (
 // (s3-access-key-file, s3-secret-key-file), ca-file and connect-timeout; dial
 // makes every connection (nil: a plain net.Dialer). New reads the credentials
 // and CA file but does not connect. Its errors are fail.Usage for a bad URL and
-// fail.Trust for missing or unreadable credentials or CA certificates.
+// fail.Auth for missing or unreadable credentials or CA certificates.
 func New(u *url.URL, c *option.Config, dial destination.Dial) (*Destination, error) {
 	t, err := parse(u)
 	if err != nil {
@@ -466,7 +466,7 @@ func checkEndpoint(ep string) error {
 }
 
 // newTransport is the HTTP transport of httpx (dial only, no proxy), with
-// S3's own settings. Errors are fail.Trust, as for every credential problem.
+// S3's own settings. Errors are fail.Auth, as for every credential problem.
 func newTransport(secure bool, caFile string, timeout time.Duration, dial destination.Dial) (*http.Transport, error) {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -475,7 +475,7 @@ func newTransport(secure bool, caFile string, timeout time.Duration, dial destin
 	if secure {
 		var err error
 		if roots, err = httpx.Roots(caFile); err != nil {
-			return nil, fail.New(fail.Trust, "%w", err)
+			return nil, fail.New(fail.Auth, "%w", err)
 		}
 	}
 	tr := httpx.Transport(dial, timeout, roots)
@@ -636,15 +636,15 @@ func (d *Destination) classify(err error, what string) error {
 	if errors.As(err, &er) {
 		switch er.Code {
 		case "InvalidAccessKeyId", "XAdminUserNotFound": // the latter: versitygw
-			return fail.New(fail.Trust, "the server does not know the access key from %s (%s): fix the key there", d.creds, er.Code)
+			return fail.New(fail.Auth, "the server does not know the access key from %s (%s): fix the key there", d.creds, er.Code)
 		case "SignatureDoesNotMatch":
-			return fail.New(fail.Trust, "the server refused the secret key from %s (%s): fix the secret key there", d.creds, er.Code)
+			return fail.New(fail.Auth, "the server refused the secret key from %s (%s): fix the secret key there", d.creds, er.Code)
 		case "ExpiredToken", "InvalidToken", "TokenRefreshRequired":
-			return fail.New(fail.Trust, "the server refused the session token from %s (%s): renew the credentials there", d.creds, er.Code)
+			return fail.New(fail.Auth, "the server refused the session token from %s (%s): renew the credentials there", d.creds, er.Code)
 		case "AccessDenied", "AllAccessDisabled", "AccountProblem":
-			return fail.New(fail.Trust, "the server denied %s s3://%s/%s with the key from %s (%s): allow s3:PutObject, s3:ListBucket and s3:DeleteObject on it for that key", what, d.bucket, d.prefix, d.creds, er.Code)
+			return fail.New(fail.Auth, "the server denied %s s3://%s/%s with the key from %s (%s): allow s3:PutObject, s3:ListBucket and s3:DeleteObject on it for that key", what, d.bucket, d.prefix, d.creds, er.Code)
 		case "RequestTimeTooSkewed":
-			return fail.New(fail.Trust, "the server refused the request because the switch's clock differs from its own by too much (%s): set the clock, e.g. with NTP", er.Code)
+			return fail.New(fail.Auth, "the server refused the request because the switch's clock differs from its own by too much (%s): set the clock, e.g. with NTP", er.Code)
 		case "NoSuchBucket":
 			// Usage, not Deliver: no retry can create the bucket; the snapshot
 			// stays spooled until someone does, or fixes the target.
@@ -658,7 +658,7 @@ func (d *Destination) classify(err error, what string) error {
 			return fail.New(fail.Deliver, "the server received other bytes than the snapshot's SHA-256 says (%s: %s), and stored nothing: the next try sends it again", er.Code, er.Message)
 		}
 		if er.StatusCode == http.StatusUnauthorized || er.StatusCode == http.StatusForbidden {
-			return fail.New(fail.Trust, "the server refused %s with the key from %s: %s (%s, HTTP %d): check the key and its permissions", what, d.creds, er.Message, er.Code, er.StatusCode)
+			return fail.New(fail.Auth, "the server refused %s with the key from %s: %s (%s, HTTP %d): check the key and its permissions", what, d.creds, er.Message, er.Code, er.StatusCode)
 		}
 		return fail.New(fail.Deliver, "%s failed: %s (%s, HTTP %d)", what, er.Message, er.Code, er.StatusCode)
 	}
@@ -689,7 +689,7 @@ const noKeys = "set options s3-access-key-file and s3-secret-key-file, or $AWS_A
 
 // loadCreds finds the credentials: option files, then the environment, then the
 // shared credentials file. Errors are fail.Usage for half-given settings and
-// fail.Trust when no usable keys are found; none holds a key.
+// fail.Auth when no usable keys are found; none holds a key.
 func loadCreds(c *option.Config, getenv func(string) string) (keys, error) {
 	if c.S3AccessKeyFile != "" || c.S3SecretKeyFile != "" {
 		if c.S3AccessKeyFile == "" || c.S3SecretKeyFile == "" {
@@ -717,7 +717,7 @@ func loadCreds(c *option.Config, getenv func(string) string) (keys, error) {
 		explicit = false
 		home, err := os.UserHomeDir()
 		if err != nil {
-			return keys{}, fail.New(fail.Trust, "no S3 credentials (and no home folder for ~/.aws/credentials): %s", noKeys)
+			return keys{}, fail.New(fail.Auth, "no S3 credentials (and no home folder for ~/.aws/credentials): %s", noKeys)
 		}
 		file = home + "/.aws/credentials"
 	}
@@ -727,21 +727,21 @@ func loadCreds(c *option.Config, getenv func(string) string) (keys, error) {
 	}
 	k, err := sharedFile(file, profile)
 	if errors.Is(err, os.ErrNotExist) && !explicit {
-		return keys{}, fail.New(fail.Trust, "no S3 credentials: %s", noKeys)
+		return keys{}, fail.New(fail.Auth, "no S3 credentials: %s", noKeys)
 	}
 	return k, err
 }
 
 // keyFile reads a key from the first line of file, without the spaces a copy
-// from a web console may bring (keys hold none). Its errors are fail.Trust, as
+// from a web console may bring (keys hold none). Its errors are fail.Auth, as
 // for every credential problem.
 func keyFile(file, option string) (string, error) {
 	key, _, err := secret.Read(option, file, "")
 	if err != nil {
-		return "", fail.New(fail.Trust, "%w", err)
+		return "", fail.New(fail.Auth, "%w", err)
 	}
 	if key = strings.TrimSpace(key); key == "" {
-		return "", fail.New(fail.Trust, "%s %s holds only spaces on its first line: put the key there", option, file)
+		return "", fail.New(fail.Auth, "%s %s holds only spaces on its first line: put the key there", option, file)
 	}
 	return key, nil
 }
@@ -751,7 +751,7 @@ func keyFile(file, option string) (string, error) {
 func sharedFile(file, profile string) (keys, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return keys{}, fail.As(fail.Trust, fmt.Errorf("cannot read the shared credentials file %s: %w: %s", file, errors.Unwrap(err), noKeys))
+		return keys{}, fail.As(fail.Auth, fmt.Errorf("cannot read the shared credentials file %s: %w: %s", file, errors.Unwrap(err), noKeys))
 	}
 	var k keys
 	found, section := false, ""
@@ -784,9 +784,9 @@ func sharedFile(file, profile string) (keys, error) {
 	k.from = fmt.Sprintf("profile %s of %s", profile, file)
 	switch {
 	case !found:
-		return keys{}, fail.New(fail.Trust, "the shared credentials file %s has no profile [%s]: add it, or set $AWS_PROFILE to one it has", file, profile)
+		return keys{}, fail.New(fail.Auth, "the shared credentials file %s has no profile [%s]: add it, or set $AWS_PROFILE to one it has", file, profile)
 	case k.id == "" || k.secret == "":
-		return keys{}, fail.New(fail.Trust, "%s lacks aws_access_key_id or aws_secret_access_key (cfgsnap does not run credential_process or SSO): add both", k.from)
+		return keys{}, fail.New(fail.Auth, "%s lacks aws_access_key_id or aws_secret_access_key (cfgsnap does not run credential_process or SSO): add both", k.from)
 	}
 	return k, nil
 }

@@ -623,9 +623,9 @@ func TestWrongKeys(t *testing.T) {
 			c.S3SecretKeyFile = writeFile(t, dir, tc.name+".secret", tc.secret)
 			d := open(t, g.target(b, prefix), c, nil)
 			err := save(t, d, snapshot.Record{Name: "a.json"}, []byte("{}"))
-			wantKind(t, err, fail.Trust, tc.say, c.S3AccessKeyFile)
+			wantKind(t, err, fail.Auth, tc.say, c.S3AccessKeyFile)
 			_, lerr := d.List(context.Background(), "")
-			wantKind(t, lerr, fail.Trust, tc.say)
+			wantKind(t, lerr, fail.Auth, tc.say)
 			for _, e := range []error{err, lerr} {
 				if e != nil && (strings.Contains(e.Error(), tc.secret) || strings.Contains(e.Error(), g.secret)) {
 					t.Errorf("error shows a secret: %v", e)
@@ -734,7 +734,7 @@ func TestTLS(t *testing.T) {
 		c.CAFile = ""
 		d := open(t, secure.target(secure.bucket(t), prefix), c, nil)
 		err := save(t, d, snapshot.Record{Name: "a.json"}, []byte("{}"))
-		wantKind(t, err, fail.Trust, "ca-file")
+		wantKind(t, err, fail.Auth, "ca-file")
 	})
 	t.Run("WrongName", func(t *testing.T) {
 		// The certificate names 127.0.0.1 and localhost; reach it as 127.0.0.2.
@@ -746,7 +746,7 @@ func TestTLS(t *testing.T) {
 		}
 		d := open(t, "s3://"+b+"/p?endpoint=127.0.0.2:"+port, secure.config(t), dial)
 		err := save(t, d, snapshot.Record{Name: "a.json"}, []byte("{}"))
-		wantKind(t, err, fail.Trust, "certificate")
+		wantKind(t, err, fail.Auth, "certificate")
 	})
 	t.Run("TLSToPlainServer", func(t *testing.T) {
 		target := strings.Replace(plain.target(plain.bucket(t), prefix), "&tls=false", "", 1)
@@ -767,10 +767,10 @@ func TestTLS(t *testing.T) {
 		c.CAFile = writeFile(t, t.TempDir(), "ca.pem", "not a certificate")
 		u, _ := url.Parse(secure.target("bkt", ""))
 		_, err := New(u, c, nil)
-		wantKind(t, err, fail.Trust, "holds no PEM certificate")
+		wantKind(t, err, fail.Auth, "holds no PEM certificate")
 		c.CAFile = filepath.Join(t.TempDir(), "missing.pem")
 		_, err = New(u, c, nil)
-		wantKind(t, err, fail.Trust, "cannot read ca-file")
+		wantKind(t, err, fail.Auth, "cannot read ca-file")
 	})
 }
 
@@ -857,27 +857,27 @@ func TestCredentialSources(t *testing.T) {
 			_, err := New(u, c, nil)
 			return err
 		}
-		wantKind(t, newErr(option.New()), fail.Trust, "no S3 credentials", "s3-access-key-file", "AWS_ACCESS_KEY_ID", "~/.aws/credentials")
+		wantKind(t, newErr(option.New()), fail.Auth, "no S3 credentials", "s3-access-key-file", "AWS_ACCESS_KEY_ID", "~/.aws/credentials")
 
 		c := option.New()
 		c.S3AccessKeyFile = writeFile(t, dir, "only-access", "AK")
 		wantKind(t, newErr(c), fail.Usage, "set both")
 		c.S3SecretKeyFile = filepath.Join(dir, "missing-secret")
-		wantKind(t, newErr(c), fail.Trust, "cannot read s3-secret-key-file", "missing-secret")
+		wantKind(t, newErr(c), fail.Auth, "cannot read s3-secret-key-file", "missing-secret")
 		c.S3SecretKeyFile = writeFile(t, dir, "empty-secret", "\n")
-		wantKind(t, newErr(c), fail.Trust, "is empty")
+		wantKind(t, newErr(c), fail.Auth, "is empty")
 
 		t.Setenv("AWS_ACCESS_KEY_ID", "AK")
 		wantKind(t, newErr(option.New()), fail.Usage, "AWS_SECRET_ACCESS_KEY", "set both")
 		t.Setenv("AWS_ACCESS_KEY_ID", "")
 
 		t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "nope"))
-		wantKind(t, newErr(option.New()), fail.Trust, "cannot read the shared credentials file")
+		wantKind(t, newErr(option.New()), fail.Auth, "cannot read the shared credentials file")
 		t.Setenv("AWS_SHARED_CREDENTIALS_FILE", sharedPath)
 		t.Setenv("AWS_PROFILE", "absent")
-		wantKind(t, newErr(option.New()), fail.Trust, "no profile [absent]", "AWS_PROFILE")
+		wantKind(t, newErr(option.New()), fail.Auth, "no profile [absent]", "AWS_PROFILE")
 		t.Setenv("AWS_PROFILE", "sso")
-		wantKind(t, newErr(option.New()), fail.Trust, "profile sso", "credential_process")
+		wantKind(t, newErr(option.New()), fail.Auth, "profile sso", "credential_process")
 	})
 }
 

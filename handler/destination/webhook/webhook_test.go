@@ -445,8 +445,8 @@ func TestNoRetryOnRefusal(t *testing.T) {
 		{code: 404, ct: "text/html", body: page, kind: fail.Usage, parts: []string{"HTTP 404 Not Found", `"404 No such hook [2J bell gnp.exe"`, "check the target's path"}},
 		{code: 400, ct: "text/plain", body: "invalid_payload", kind: fail.Usage, parts: []string{"HTTP 400 Bad Request", "invalid_payload", "webhook-format json"}},
 		{code: 413, ct: "text/plain", body: "", kind: fail.Usage, parts: []string{"HTTP 413", "max_request_body_size", "webhook-include-config off"}},
-		{code: 403, ct: "text/plain", body: "forbidden", kind: fail.Trust, parts: []string{"HTTP 403 Forbidden", "webhook-secret-file"}},
-		{code: 401, kind: fail.Trust, secretWrong: true, parts: []string{"HTTP 401 Unauthorized", "bad signature", "same secret"}},
+		{code: 403, ct: "text/plain", body: "forbidden", kind: fail.Auth, parts: []string{"HTTP 403 Forbidden", "webhook-secret-file"}},
+		{code: 401, kind: fail.Auth, secretWrong: true, parts: []string{"HTTP 401 Unauthorized", "bad signature", "same secret"}},
 	} {
 		t.Run(fmt.Sprint(tc.code), func(t *testing.T) {
 			rc := &receiver{secret: []byte(secret), answer: func(int) (int, string, string) { return tc.code, tc.ct, tc.body }}
@@ -492,7 +492,7 @@ func TestTLS(t *testing.T) {
 
 	d := open(t, s.URL+"/hook", config(t))
 	err := d.Save(t.Context(), fullRecord(leafConfig), bytes.NewReader(leafConfig))
-	wantKind(t, err, fail.Trust, "ca-file")
+	wantKind(t, err, fail.Auth, "ca-file")
 	if rc.count() != 0 {
 		t.Fatalf("%d requests reached a server whose certificate was refused", rc.count())
 	}
@@ -514,7 +514,7 @@ func TestTLS(t *testing.T) {
 	}
 	defer d2.Close()
 	err = d2.Save(t.Context(), fullRecord(leafConfig), bytes.NewReader(leafConfig))
-	wantKind(t, err, fail.Trust, "wrong.test")
+	wantKind(t, err, fail.Auth, "wrong.test")
 }
 
 func TestCAFileErrors(t *testing.T) {
