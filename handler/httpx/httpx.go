@@ -28,10 +28,6 @@ import (
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 )
 
-// Dial opens a network connection, as net.Dialer.DialContext does. An alias,
-// so that each destination's own Dial type passes as it is.
-type Dial = func(ctx context.Context, network, addr string) (net.Conn, error)
-
 // Roots is the system's roots plus the certificates of caFile (PEM), or the
 // system's alone when caFile is "". A switch may have no system roots at all;
 // then caFile's are all that is trusted.
@@ -74,8 +70,10 @@ func pathless(err error) error {
 // Transport returns a transport that makes every connection with dial (nil: a
 // plain net.Dialer), with no proxy, and verifies servers against roots (nil:
 // the system's). connectTimeout > 0 bounds each dial and each TLS handshake;
-// the request's own context bounds the rest.
-func Transport(dial Dial, connectTimeout time.Duration, roots *x509.CertPool) *http.Transport {
+// the request's own context bounds the rest. dial has destination.Dial's
+// signature, spelled out: httpx sits below the destinations and takes their one
+// Dial type as it is.
+func Transport(dial func(ctx context.Context, network, addr string) (net.Conn, error), connectTimeout time.Duration, roots *x509.CertPool) *http.Transport {
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
 	}
