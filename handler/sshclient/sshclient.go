@@ -60,15 +60,18 @@ type Config struct {
 	Warnf func(format string, args ...any)
 }
 
-// FromOptions returns the settings that every SSH target shares; ForURL adds the
-// host and user of one target.
-func FromOptions(o *option.Config) Config {
+// FromOptions returns the settings that every SSH target shares: the options,
+// the dialer of the management namespace and where warnings go; ForURL adds
+// the host and user of one target.
+func FromOptions(o *option.Config, dial func(ctx context.Context, network, addr string) (net.Conn, error), warnf func(format string, args ...any)) Config {
 	return Config{
 		Identities: o.Identities,
 		KnownHosts: o.KnownHosts,
 		HostKey:    o.HostKey,
 		Insecure:   o.InsecureSkipHostKey,
 		Timeout:    o.ConnectTimeout,
+		Dial:       dial,
+		Warnf:      warnf,
 	}
 }
 

@@ -176,7 +176,7 @@ func TestHostKeyChecks(t *testing.T) {
 	})
 
 	t.Run("insecure is not the default", func(t *testing.T) {
-		c := sshclient.FromOptions(option.New())
+		c := sshclient.FromOptions(option.New(), nil, nil)
 		if c.Insecure {
 			t.Fatal("the default options skip host key checks")
 		}
@@ -386,7 +386,7 @@ func TestCancel(t *testing.T) {
 }
 
 func TestForURL(t *testing.T) {
-	base := sshclient.FromOptions(option.New())
+	base := sshclient.FromOptions(option.New(), nil, nil)
 	for _, tc := range []struct {
 		url, user, addr string
 	}{

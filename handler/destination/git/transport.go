@@ -48,9 +48,7 @@ type sshLink struct {
 }
 
 func newSSHLink(e endpoint, c *option.Config, dial destination.Dial, logf func(string, ...any)) (*sshLink, error) {
-	base := sshclient.FromOptions(c)
-	base.Dial, base.Warnf = dial, logf
-	cfg, err := base.ForURL(e.sshURL)
+	cfg, err := sshclient.FromOptions(c, dial, logf).ForURL(e.sshURL)
 	if err != nil {
 		return nil, err
 	}

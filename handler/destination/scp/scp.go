@@ -288,7 +288,5 @@ func printable(s string, n int) string {
 
 // open is New as Kind gives it, with the SSH settings all targets share.
 func open(u *url.URL, env destination.Env) (destination.Destination, error) {
-	base := sshclient.FromOptions(env.Config)
-	base.Dial, base.Warnf = env.Dial, env.Logf
-	return destination.Made(New(u, base))
+	return destination.Made(New(u, sshclient.FromOptions(env.Config, env.Dial, env.Logf)))
 }
