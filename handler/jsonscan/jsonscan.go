@@ -9,6 +9,40 @@
 // whole document, can follow the structure through the Begin and Text hooks
 // and leave everything else unread. The package keeps no state outside a
 // Scanner.
+//
+// # Why not jsontext
+//
+// Issue 8 asked to replace this package, snapshot's host-name finder and the
+// JSON-RPC re-indenter with github.com/go-json-experiment/json/jsontext (Go's
+// encoding/json/jsontext behind GOEXPERIMENT=jsonv2) if capture stayed at least
+// as fast in constant memory. It does not, so this package stays and cfgsnap
+// has no such dependency. Measured with v1.27.2, the newest then, on bigconfig
+// configurations held in memory and copied to io.Discard in io.Copy's 32 KiB
+// pieces; jsontext with AllowDuplicateNames and AllowInvalidUTF8, so that it
+// accepts what encoding/json accepts. Medians of 7 interleaved rounds of 3
+// runs on a shared 2-core machine, as CPU time per run (wall time agrees, with
+// more noise); 100 MiB (50 MiB gives similar ratios):
+//
+//	job                                     jsonscan          jsontext
+//	check while copying (source.copyJSON)   155 ms 676 MB/s   210 ms 499 MB/s
+//	find the host name (snapshot.HostName)  171 ms 613 MB/s   205 ms 512 MB/s
+//	capture: both, as the worker runs them  252 ms 416 MB/s   581 ms 180 MB/s
+//	both in one pass (not today's shape)    142 ms 738 MB/s   179 ms 587 MB/s
+//	allocations per run                     8 to 16, <=67 KB  23 to 55, <=19 KB
+//	peak heap at 1, 50 and 100 MiB          0.26-0.29 MiB     0.23-0.38 MiB
+//
+// (Peak heap is with the input streamed from bigconfig.New, whose own buffers
+// are 0.2 MiB of it.) A jsontext Decoder takes 20 to 35% more per pass, and it
+// only pulls from an io.Reader: the host-name finder, which is written to
+// beside the spool file, then needs a goroutine behind an io.Pipe (batching the
+// pipe in 1 MiB does not help), and capture takes 2.3 times the CPU, some 0.2
+// to 0.3 s more of the 1.09 s end to end in lab/BENCHMARKS.md. Restructured
+// into one pass it would beat today's two, but takes 26% more than one Scanner
+// pass. Memory is constant either way. Where jsontext wins is the JSON-RPC
+// re-indenter, which uses encoding/json's Decoder: 502 ms instead of 2450 ms
+// for 100 MiB, 18 KB allocated instead of 449 MB in 24 million allocations;
+// worth taking once Go ships encoding/json/jsontext without the experiment, at
+// no dependency.
 package jsonscan
 
 import (
