@@ -9,8 +9,11 @@
 // the child's rusage (ru_maxrss, what /usr/bin/time -v reports). The server is
 // a real OpenSSH sshd listening on loopback inside a network namespace that
 // stands for srbase-mgmt; cfgsnap reaches it through option netns, the OpenSSH
-// anchors through ip netns exec, as Nokia's examples do. It asserts no timing:
-// a figure is written down, never judged.
+// anchors through ip netns exec, as Nokia's examples do. As on a switch, the
+// event carries only what the event-handler instance may set (target, netns);
+// what cfgsnap takes only from root (the source file, keys, spool) goes on the
+// command line as flags. It asserts no timing: a figure is written down, never
+// judged.
 //
 // Without -report the test skips, so `make test` does not run it:
 //

@@ -185,9 +185,10 @@ func (c *lastChanges) next() time.Time {
 	return lc
 }
 
-// handleLine is the run-script cmdline that cfgsnap.py returns for an event
-// with lastChange and opts (sudo false): the binary, handle, the event as hex.
-func (l *lab) handleLine(lastChange time.Time, opts map[string]any) string {
+// handleLine is the run-script cmdline for an event with lastChange and the
+// instance's options opts (sudo false): the binary, handle, root's options as
+// flags (handle hands them to its worker), the event as hex.
+func (l *lab) handleLine(lastChange time.Time, opts map[string]any, rootFlags []string) string {
 	l.t.Helper()
 	var ev map[string]any
 	if err := json.Unmarshal(testenv.ReadFixture(l.t, "eh-input-backup-last-change.json"), &ev); err != nil {
@@ -207,26 +208,32 @@ func (l *lab) handleLine(lastChange time.Time, opts map[string]any) string {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	return l.bin + " handle " + hex.EncodeToString(b)
-}
-
-// options are an event-handler instance's options for a file-source switch
-// that delivers to target through the lab's namespace.
-func (l *lab) options(target, source, spool string) map[string]any {
-	return map[string]any{
-		"target":      target,
-		"source":      "file:" + source,
-		"netns":       l.ns,
-		"known-hosts": l.srv.KnownHosts(),
-		"identity":    l.srv.ClientKey(),
-		"spool-dir":   spool,
+	words := append([]string{l.bin, "handle"}, rootFlags...)
+	for i, w := range words {
+		words[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
 	}
+	return strings.Join(words, " ") + " " + hex.EncodeToString(b)
 }
 
-// flags are the same options as command-line flags, for snapshot.
+// instance are the event-handler instance's options, what an operator sets
+// from the switch: where to deliver, and through which namespace.
+func (l *lab) instance(target string) map[string]any {
+	return map[string]any{"target": target, "netns": l.ns}
+}
+
+// rootFlags are what only root may set (cfgsnap refuses them from the
+// instance: option.SetEvent): the file to read, the keys and the spool. A
+// switch's root sets them the same way, as flags or in
+// /etc/opt/srlinux/cfgsnap/options.json.
+func (l *lab) rootFlags(source, spool string) []string {
+	return []string{"--source", "file:" + source, "--known-hosts", l.srv.KnownHosts(),
+		"--identity", l.srv.ClientKey(), "--spool-dir", spool}
+}
+
+// flags are the instance's options and root's together, as flags, for snapshot.
 func (l *lab) flags(target, source, spool string, more ...string) []string {
-	return append([]string{"--target", target, "--source", "file:" + source, "--netns", l.ns,
-		"--known-hosts", l.srv.KnownHosts(), "--identity", l.srv.ClientKey(), "--spool-dir", spool}, more...)
+	args := append([]string{"--target", target, "--netns", l.ns}, l.rootFlags(source, spool)...)
+	return append(args, more...)
 }
 
 // handle runs a run-script cmdline as the event handler does, through

@@ -62,6 +62,7 @@ func TestBenchReport(t *testing.T) {
 	}{
 		{"binary and start-up", l.startup},
 		{"handle and commit-to-stored", func() []row { return l.commitToStored(g) }},
+		{"capture", l.capture},
 		{"burst", l.burst},
 		{"100 MiB", l.big},
 		{"git", func() []row { return l.git(g) }},
@@ -170,13 +171,13 @@ func (l *lab) commitToStored(g goBench) []row {
 	}
 	cfg := l.config(0)
 	writeAtomic(l.t, cfgPath, cfg)
-	opts := l.options(l.srv.URL("sftp", srv), cfgPath, spool)
+	opts, root := l.instance(l.srv.URL("sftp", srv)), l.rootFlags(cfgPath, spool)
 	var handles, scps []proc
 	var stored []time.Duration
 	var last string
 	for i := range commits {
 		lc := l.clk.next()
-		line := l.handleLine(lc, opts)
+		line := l.handleLine(lc, opts, root)
 		t0 := time.Now()
 		handles = append(handles, l.handle(line))
 		last = l.waitLanded(srv, spool, lc)
@@ -214,7 +215,7 @@ func (l *lab) commitToStored(g goBench) []row {
 func (l *lab) burst() []row {
 	dir := l.t.TempDir()
 	cfgPath, spool, srv := filepath.Join(dir, "config.json"), l.spool(dir), filepath.Join(dir, "srv")
-	opts := l.options(l.srv.URL("sftp", srv), cfgPath, spool)
+	opts, root := l.instance(l.srv.URL("sftp", srv)), l.rootFlags(cfgPath, spool)
 	configs := make([][]byte, burst)
 	for i := range configs {
 		configs[i] = l.config(i + 1)
@@ -230,7 +231,7 @@ func (l *lab) burst() []row {
 		time.Sleep(time.Until(start.Add(time.Duration(i) * burstEvery)))
 		writeAtomic(l.t, cfgPath, configs[i]) // the commit changes the configuration...
 		lc = l.clk.next()                     // ...then last-change, which fires the event
-		line := l.handleLine(lc, opts)
+		line := l.handleLine(lc, opts, root)
 		wg.Go(func() { handles[i], errs[i] = handle(line) })
 	}
 	wg.Wait()
@@ -537,10 +538,26 @@ const method = `
 - **The configuration.** The real leaf11 ` + "`config.json`" + ` (` + "`../shared/fixtures/srlinux/srl-config-dcf-leaf11.json`" + `,
   byte for byte), read with option ` + "`source file:PATH`" + `: the same file the anchors copy, as Nokia's example
   copies config.json. Versions differ in its one comment: one changed line.
-- **handle.** The run-script cmdline (binary, ` + "`handle`" + `, the event as hex), run by ` + "`/bin/sh -c`" + ` as the event
-  handler runs it, one commit at a time: each waits until the previous worker has finished.
+- **Options.** The event-handler instance's options (the event) hold what an operator sets from the switch:
+  ` + "`target`" + ` and ` + "`netns`" + `. What cfgsnap takes only from root, because it chooses what root runs, reads or writes
+  (` + "`source file:PATH`" + ` other than SR Linux's own files, ` + "`known-hosts`" + `, ` + "`identity`" + `, ` + "`spool-dir`" + `), are flags on the
+  command line, as a switch's root sets them (flags, or /etc/opt/srlinux/cfgsnap/options.json); ` + "`handle`" + ` hands
+  its flags to the worker.
+- **handle.** The run-script cmdline (binary, ` + "`handle`" + `, root's flags, the event as hex), run by ` + "`/bin/sh -c`" + ` as
+  the event handler runs it, one commit at a time: each waits until the previous worker has finished.
   ` + "`handle`" + ` queues the event with fsync and starts the detached worker; the 10 s anchor is when the
   event handler gives up on run-script.
+- **capture.** Exact attribution reads the commit list, the configuration and the commit list again
+  (handler/source, Read). ` + "`cfgsnap snapshot`" + ` of the real configuration to a file:// target (` + "`--netns none`" + `),
+  through the stand-in sr_cli of lab/sim (a shell script that prints running.json and commits.json from its folder;
+  three runs of it per capture, no delay) and through a stand-in JSON-RPC server on a unix socket in the test process
+  (basic auth; one request: list, configuration, list; it sends the configuration as one line, which cfgsnap
+  indents). The anchor is the same snapshot from ` + "`source file:PATH`" + `: one read and no commit list, the capture
+  before exact attribution. Before each round a commit changes the configuration and joins the commit list (a boot
+  commit and one more per round); the three sources then run one after the other, each with its own spool, 51
+  rounds, the first not measured. Each file that lands must hold that configuration (JSON-RPC's as the same JSON
+  value) and, but for the anchor, cfgsnap must name that commit alone. Wall p50 of the 50, from process start to
+  exit: capture, change summary, delivery (fsync, rename).
 - **commit-to-stored.** From starting ` + "`handle`" + ` until the snapshot's final name exists on the server (polled
   every millisecond; cfgsnap writes a temporary file, fsyncs it and renames it). The anchor is what Nokia's
   examples have run-script do, ` + "`ip netns exec srbase-mgmt scp -o StrictHostKeyChecking=no config.json user@host:…`" + `,
