@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
 	"time"
+
+	"github.com/cfgsnap/cfgsnap/handler/testkit/srlsim"
 )
 
 // captures is how many snapshots of each source are measured, after the first.
@@ -153,57 +153,17 @@ func (s *standIn) commit(comment string, cfg []byte) int {
 }
 
 // serveJSONRPC serves the stand-in switch's files over JSON-RPC on a unix
-// socket in dir, as system json-rpc-server unix-socket does: basic auth, one
-// "get" whose commands are answered in order. It returns the socket and a
-// file holding the password, as root keeps it.
+// socket (package srlsim), and returns the socket and a file in dir holding
+// the password, as root keeps it.
 func (s *standIn) serveJSONRPC(dir string) (sock, passwordFile string) {
 	t := s.l.t
 	const password = "NokiaSrl1!"
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	sock, passwordFile = filepath.Join(dir, "jsonrpc.sock"), filepath.Join(dir, "password")
+	passwordFile = filepath.Join(dir, "password")
 	if err := os.WriteFile(passwordFile, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[[2]string]string{{"/", "running"}: "running.json", {"/system/configuration/commit", "state"}: "commits.json"}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != "admin" || p != password {
-			http.Error(w, "Unauthorized", http.StatusUnauthorized)
-			return
-		}
-		var req struct {
-			Method string `json:"method"`
-			Params struct {
-				Commands []struct{ Path, Datastore string } `json:"commands"`
-			} `json:"params"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Method != "get" {
-			http.Error(w, "bad request", http.StatusBadRequest)
-			return
-		}
-		var results []json.RawMessage
-		for _, c := range req.Params.Commands {
-			file, ok := files[[2]string{c.Path, c.Datastore}]
-			if !ok {
-				w.Write([]byte(`{"jsonrpc":"2.0","id":0,"error":{"code":-1,"message":"Path not valid"}}`))
-				return
-			}
-			b, err := os.ReadFile(filepath.Join(s.dir, file))
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			results = append(results, b)
-		}
-		// Marshalled, a RawMessage is compacted: one long line, as the switch sends it.
-		json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": 0, "result": results})
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return sock, passwordFile
+	return srlsim.ServeJSONRPC(t, s.dir, srlsim.Options{User: "admin", Password: password}), passwordFile
 }
