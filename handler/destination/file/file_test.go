@@ -3,16 +3,13 @@ package file_test
 import (
 	"io"
 	"io/fs"
-	"maps"
 	"net/url"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/destination/desttest"
@@ -163,41 +160,21 @@ func TestLeftoverOfKilledSave(t *testing.T) {
 	}
 	testenv.NeedRoot(t) // to give a leftover to another user
 	root := t.TempDir()
-	folder := filepath.Join(root, "leaf1")
-	// kill kills a Save of leaf1/x.json once it has written, and returns the
-	// name of the file it leaves.
-	kill := func() string {
-		before := desttest.ReadTree(t, folder)
+	kill := func() (cut func()) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestLeftoverOfKilledSave$")
 		cmd.Env = append(os.Environ(), killedEnv+"="+root)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		defer cmd.Wait()
-		defer cmd.Process.Kill()
-		for range 500 {
-			for name, data := range desttest.ReadTree(t, folder) {
-				if _, old := before[name]; !old && len(data) > 0 {
-					return name
-				}
-			}
-			time.Sleep(10 * time.Millisecond)
+		return func() { cmd.Process.Kill(); cmd.Wait() }
+	}
+	desttest.RunLeftovers(t, root, kill, func() destination.Destination {
+		d, err := file.New(&url.URL{Scheme: "file", Path: root})
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Fatal("the Save to be killed left no new file in 5s")
-		return ""
-	}
-	ours, theirs := kill(), kill()
-	if err := os.Chown(filepath.Join(folder, theirs), desttest.Nobody, desttest.Nobody); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := file.New(&url.URL{Scheme: "file", Path: root})
-	if err := d.Save(t.Context(), snapshot.Record{Name: "leaf1/x.json", Size: 2}, strings.NewReader("{}")); err != nil {
-		t.Fatal(err)
-	}
-	got := desttest.ReadTree(t, folder)
-	if _, ok := got[theirs]; !ok || len(got) != 2 || string(got["x.json"]) != "{}" {
-		t.Errorf("leaf1 holds %v; want x.json and uid 65534's %s, and our leftover %s gone", slices.Sorted(maps.Keys(got)), theirs, ours)
-	}
+		return d
+	})
 }
 
 // stalled blocks forever: a source that hangs.

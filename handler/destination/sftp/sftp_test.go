@@ -3,11 +3,9 @@ package sftp_test
 import (
 	"fmt"
 	"io"
-	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -168,48 +166,25 @@ func TestHostileFolder(t *testing.T) { target.RunHostile(t, sshd.New(t, sshd.Opt
 func TestLeftoverOfCutConnection(t *testing.T) {
 	s := sshd.New(t, sshd.Options{})
 	root := t.TempDir()
-	folder := filepath.Join(root, "leaf1")
-	// cut starts a Save of leaf1/x.json, stops the server once it has written
-	// some, and returns the name of the file it leaves.
-	cut := func() string {
-		before := desttest.ReadTree(t, folder)
-		d := target.Dest(t, s, root, desttest.SSHConfig(s))
+	newDest := func() destination.Destination { return target.Dest(t, s, root, desttest.SSHConfig(s)) }
+	// cut starts a Save, and stops the server under it.
+	cut := func() func() {
 		gate := make(chan struct{})
 		done := make(chan error, 1)
+		d := newDest()
 		go func() {
 			done <- d.Save(t.Context(), snapshot.Record{Name: "leaf1/x.json", Size: 1 << 20}, io.MultiReader(strings.NewReader(strings.Repeat("x", 100<<10)), gated(gate)))
 		}()
-		defer func() {
+		return func() {
 			s.Stop()
 			close(gate)
 			if err := <-done; err == nil {
 				t.Fatal("the Save succeeded although the server stopped")
 			}
 			s.Start()
-		}()
-		for range 500 {
-			for name, data := range desttest.ReadTree(t, folder) {
-				if _, old := before[name]; !old && len(data) > 0 {
-					return name
-				}
-			}
-			time.Sleep(10 * time.Millisecond)
 		}
-		t.Fatal("the Save to be cut left no new file in 5s")
-		return ""
 	}
-	ours, theirs := cut(), cut()
-	if err := os.Chown(filepath.Join(folder, theirs), desttest.Nobody, desttest.Nobody); err != nil {
-		t.Fatal(err)
-	}
-	d := target.Dest(t, s, root, desttest.SSHConfig(s))
-	if err := d.Save(t.Context(), snapshot.Record{Name: "leaf1/x.json", Size: 2}, strings.NewReader("{}")); err != nil {
-		t.Fatal(err)
-	}
-	got := desttest.ReadTree(t, folder)
-	if _, ok := got[theirs]; !ok || len(got) != 2 || string(got["x.json"]) != "{}" {
-		t.Errorf("leaf1 holds %v; want x.json and uid 65534's %s, and our leftover %s gone", slices.Sorted(maps.Keys(got)), theirs, ours)
-	}
+	desttest.RunLeftovers(t, root, cut, newDest)
 }
 
 // gated blocks until its channel closes, then fails: a source that hangs.
