@@ -30,14 +30,14 @@ func TestEventCannotChooseWhatRootRuns(t *testing.T) {
 	// Another user's folder, program and spool, with links planted at the
 	// names root would write.
 	theirs := filepath.Join(root, "x")
-	mkdirAs(t, theirs, 0o755, nobody)
+	testenv.MkdirAs(t, theirs, 0o755, testenv.Nobody)
 	canary := filepath.Join(root, "ran-as-root")
 	evil := filepath.Join(theirs, "evil.sh")
-	writeAs(t, evil, "#!/bin/sh\ntouch "+canary+"\necho '{}'\n", 0o755, nobody)
+	testenv.WriteFileAs(t, evil, "#!/bin/sh\ntouch "+canary+"\necho '{}'\n", 0o755, testenv.Nobody)
 	victim := filepath.Join(root, "victim")
-	writeAs(t, victim, `{"secret": "root only"}`+"\n", 0o600, 0)
+	testenv.WriteFileAs(t, victim, `{"secret": "root only"}`+"\n", 0o600, 0)
 	theirSpool := filepath.Join(theirs, "spool")
-	mkdirAs(t, theirSpool, 0o755, nobody)
+	testenv.MkdirAs(t, theirSpool, 0o755, testenv.Nobody)
 	for _, name := range []string{"lock", "worker.log", "status", "pending"} {
 		if err := os.Symlink(victim, filepath.Join(theirSpool, name)); err != nil {
 			t.Fatal(err)
@@ -91,26 +91,5 @@ func TestEventCannotChooseWhatRootRuns(t *testing.T) {
 	}
 	if jobs, _ := filepath.Glob(filepath.Join(spool, "jobs", "*")); len(jobs) != 0 {
 		t.Errorf("events were queued: %q", jobs)
-	}
-}
-
-// nobody is the uid of the other user the security tests act as.
-const nobody = 65534
-
-func mkdirAs(t *testing.T, p string, mode os.FileMode, uid int) {
-	t.Helper()
-	if err := os.Mkdir(p, mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(p, uid, uid); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func writeAs(t *testing.T, p, content string, mode os.FileMode, uid int) {
-	t.Helper()
-	write(t, p, []byte(content), mode)
-	if err := os.Chown(p, uid, uid); err != nil {
-		t.Fatal(err)
 	}
 }

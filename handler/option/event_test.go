@@ -20,19 +20,19 @@ func TestSetEventRootChoosesWhatRootRuns(t *testing.T) {
 	testenv.NeedRoot(t)
 	root := t.TempDir()
 	spool := filepath.Join(root, "cfgsnap") // a spool cfgsnap made: its folders, and keys root put there
-	mkdir(t, spool, 0o755, 0)
-	mkdir(t, filepath.Join(spool, "jobs"), 0o700, 0)
-	mkdir(t, filepath.Join(spool, "snapshots"), 0o700, 0)
+	testenv.MkdirAs(t, spool, 0o755, 0)
+	testenv.MkdirAs(t, filepath.Join(spool, "jobs"), 0o700, 0)
+	testenv.MkdirAs(t, filepath.Join(spool, "snapshots"), 0o700, 0)
 	system := filepath.Join(root, "sudoers.d") // root's, but no spool: as /etc/sudoers.d
-	mkdir(t, system, 0o755, 0)
-	writeAs(t, filepath.Join(system, "admin"), 0o440, 0)
-	key := writeAs(t, filepath.Join(spool, "id_ed25519"), 0o600, 0)
-	srcli := writeAs(t, filepath.Join(root, "sr_cli"), 0o755, 0)
+	testenv.MkdirAs(t, system, 0o755, 0)
+	fileAs(t, filepath.Join(system, "admin"), 0o440, 0)
+	key := fileAs(t, filepath.Join(spool, "id_ed25519"), 0o600, 0)
+	srcli := fileAs(t, filepath.Join(root, "sr_cli"), 0o755, 0)
 	theirs := filepath.Join(root, "x")
-	mkdir(t, theirs, 0o755, 65534)
-	evil := writeAs(t, filepath.Join(theirs, "evil.sh"), 0o755, 65534)
-	plantedKey := writeAs(t, filepath.Join(theirs, "id"), 0o600, 65534)
-	victim := writeAs(t, filepath.Join(root, "shadow"), 0o600, 0)
+	testenv.MkdirAs(t, theirs, 0o755, testenv.Nobody)
+	evil := fileAs(t, filepath.Join(theirs, "evil.sh"), 0o755, testenv.Nobody)
+	plantedKey := fileAs(t, filepath.Join(theirs, "id"), 0o600, testenv.Nobody)
+	victim := fileAs(t, filepath.Join(root, "shadow"), 0o600, 0)
 	link := filepath.Join(spool, "link-to-victim")
 	if err := os.Symlink(victim, link); err != nil {
 		t.Fatal(err)
@@ -47,6 +47,8 @@ func TestSetEventRootChoosesWhatRootRuns(t *testing.T) {
 		{map[string]any{"source": "file:/etc/opt/srlinux/checkpoint/checkpoint-0.json"}, ""},
 		{map[string]any{"source": "file:///etc/opt/srlinux/config.json", "jsonrpc-url": "http://127.0.0.1/jsonrpc"}, ""},
 		{map[string]any{"jsonrpc-url": "https://[::1]:8443/jsonrpc"}, ""},
+		// Recipients inline are the instance's; a file of them is a key file.
+		{map[string]any{"spool-dir": spool, "encrypt-to": []string{"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW+uObz5dvMgjz1OxfM/XXUB+VHtZ6isGN alice", filepath.Join(spool, "team.recipients")}}, ""},
 		// The reproductions: a program owned by another user, run as root...
 		{map[string]any{"sr-cli": evil}, "owned by uid 65534"},
 		{map[string]any{"sr-cli": "/tmp/x/../x/evil.sh"}, "absolute, clean"},
@@ -63,6 +65,9 @@ func TestSetEventRootChoosesWhatRootRuns(t *testing.T) {
 		{map[string]any{"s3-secret-key-file": filepath.Join(spool, "..", "shadow")}, "only files in cfgsnap's folder"},
 		{map[string]any{"identity": []string{key, "~/.ssh/id_rsa"}}, "only files in cfgsnap's folder"},
 		{map[string]any{"spool-dir": spool, "ca-file": link}, "symbolic link"},
+		{map[string]any{"spool-dir": spool, "encrypt-to": []string{victim, "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"}}, "only files in cfgsnap's folder"},
+		{map[string]any{"encrypt-to": "~/.ssh/authorized_keys"}, "only files in cfgsnap's folder"},
+		{map[string]any{"spool-dir": spool, "encrypt-to": link}, "symbolic link"},
 		{map[string]any{"spool-dir": theirs, "identity": plantedKey}, "owned by uid 65534"},
 		// ...or the JSON-RPC password sent to a server of their choosing.
 		{map[string]any{"jsonrpc-url": "https://attacker.example/jsonrpc"}, "only at this switch"},
@@ -82,23 +87,9 @@ func TestSetEventRootChoosesWhatRootRuns(t *testing.T) {
 	}
 }
 
-func mkdir(t *testing.T, p string, mode os.FileMode, uid int) {
+// fileAs writes a file owned by uid and returns its path.
+func fileAs(t *testing.T, p string, mode os.FileMode, uid int) string {
 	t.Helper()
-	if err := os.Mkdir(p, mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(p, uid, uid); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func writeAs(t *testing.T, p string, mode os.FileMode, uid int) string {
-	t.Helper()
-	if err := os.WriteFile(p, []byte("x\n"), mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(p, uid, uid); err != nil {
-		t.Fatal(err)
-	}
+	testenv.WriteFileAs(t, p, "x\n", mode, uid)
 	return p
 }

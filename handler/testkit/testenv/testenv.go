@@ -179,3 +179,36 @@ func (l *Logs) Lines() []string {
 
 // String is every line recorded, one per line.
 func (l *Logs) String() string { return strings.Join(l.Lines(), "\n") }
+
+// Nobody is the uid (and gid) of the other user that tests act as or plant
+// files for: what a switch's or a server's other users may do.
+const Nobody = 65534
+
+// MkdirAs makes folder p with mode, owned by uid (root only).
+func MkdirAs(t testing.TB, p string, mode os.FileMode, uid int) {
+	t.Helper()
+	if err := os.Mkdir(p, mode); err != nil {
+		t.Fatal(err)
+	}
+	chownAs(t, p, mode, uid)
+}
+
+// WriteFileAs writes content to file p with mode, owned by uid (root only).
+func WriteFileAs(t testing.TB, p, content string, mode os.FileMode, uid int) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	chownAs(t, p, mode, uid)
+}
+
+// chownAs gives p to uid and sets its mode, which the umask may have cut.
+func chownAs(t testing.TB, p string, mode os.FileMode, uid int) {
+	t.Helper()
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(p, uid, uid); err != nil {
+		t.Fatal(err)
+	}
+}
