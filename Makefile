@@ -24,7 +24,7 @@ $(UPY)/node_modules: $(UPY)/package-lock.json
 demo: build $(UPY)/node_modules
 	lab/sim/demo.sh
 
-## test-deps: what the tests' real peers need (OpenSSH, iproute2, git, curl, Node, MicroPython, versitygw for S3)
+## test-deps: what the tests' real peers need (OpenSSH, iproute2, git, curl, age, Node, MicroPython, versitygw for S3)
 test-deps: $(UPY)/node_modules
 	@need=(); \
 	[ -x /usr/sbin/sshd ] || need+=(openssh-server); \
@@ -34,6 +34,7 @@ test-deps: $(UPY)/node_modules
 	command -v python3 >/dev/null || need+=(python3); \
 	command -v git >/dev/null || need+=(git); \
 	command -v curl >/dev/null || need+=(curl); \
+	command -v age >/dev/null || need+=(age); \
 	if [ $${#need[@]} -gt 0 ]; then \
 		echo "installing $${need[*]}"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$${need[@]}" >/dev/null; \

@@ -72,8 +72,10 @@ type Locator interface {
 }
 
 // Location says where d keeps the snapshot rec describes, for the record's
-// Stored list that notifications carry. It looks through wrappers.
+// Stored list that notifications carry. It looks through wrappers, and names
+// the file as it is stored (StoredName: NAME.age when encrypted).
 func Location(d Destination, rec snapshot.Record) string {
+	rec.Name = StoredName(d, rec.Name)
 	if l, ok := As[Locator](d); ok {
 		return l.Location(rec)
 	}

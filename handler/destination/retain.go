@@ -57,6 +57,12 @@ func (r Retention) Check() error {
 //   - ages and order come from the {time} in each name, not from modification
 //     times, which copies and restores change.
 //
+// Under a wrapper that stores each snapshot with a suffix added (a Suffixer:
+// WithEncryption stores NAME.age), the snapshots are the names the template
+// gives with that suffix, and only those: the files stored in the clear before
+// encryption was turned on, or encrypted before it was turned off, are not
+// what cfgsnap now writes, and are left alone.
+//
 // A failure to list or remove is logged and does not fail the Save: the
 // snapshot is stored, and the next Save tries again. The record given to Save
 // must carry the Host its Name was made with; a name that does not follow the
@@ -83,13 +89,14 @@ func WithRetention(d Destination, r Retention, now func() time.Time, logf Logf) 
 		logf("%s: options keep and keep-days do not apply here (cfgsnap cannot list and remove files there); nothing is removed", d)
 		return d, nil
 	}
-	return &retaining{Destination: d, p: p, r: r, now: now, logf: logf}, nil
+	return &retaining{Destination: d, p: p, r: r, suffix: StoredName(d, ""), now: now, logf: logf}, nil
 }
 
 type retaining struct {
 	Destination        // saves
 	p           Pruner // lists and removes: Destination or one it wraps
 	r           Retention
+	suffix      string // what a Suffixer among the wrappers adds to each name
 	now         func() time.Time
 	logf        Logf
 }
@@ -125,21 +132,23 @@ func (w *retaining) prune(ctx context.Context, rec snapshot.Record) {
 	if dir == "." {
 		dir = ""
 	}
+	saved := rec.Name + w.suffix
 	files, err := w.p.List(ctx, dir)
 	if err != nil {
-		w.logf("%s: retention: listing the folder of %s failed, nothing removed (the snapshot is saved; the next save tries again): %s", w, rec.Name, w.reason(err))
+		w.logf("%s: retention: listing the folder of %s failed, nothing removed (the snapshot is saved; the next save tries again): %s", w, saved, w.reason(err))
 		return
 	}
-	snaps := []dated{{name: rec.Name, at: savedAt}}
+	snaps := []dated{{name: saved, at: savedAt}}
 	for _, f := range files {
-		if f.Name == rec.Name {
+		name, ours := strings.CutSuffix(f.Name, w.suffix)
+		if f.Name == saved || !ours {
 			continue
 		}
-		if at, ok := pat.Match(f.Name); ok {
+		if at, ok := pat.Match(name); ok {
 			snaps = append(snaps, dated{name: f.Name, at: at})
 		}
 	}
-	for _, v := range w.r.doomed(snaps, rec.Name, w.now()) {
+	for _, v := range w.r.doomed(snaps, saved, w.now()) {
 		if err := ctx.Err(); err != nil {
 			w.logf("%s: retention stopped before removing %s: %v", w, v.name, err)
 			return

@@ -38,7 +38,7 @@ func (r *retrying) Save(ctx context.Context, rec snapshot.Record, data io.Reader
 		if err == nil || try >= r.tries || !canRewind || fail.KindOf(err) != fail.Deliver || ctx.Err() != nil {
 			return err
 		}
-		r.logf("%s: try %d of %d failed, again in %v: %v", rec.Name, try, r.tries, pause, err)
+		r.logf("%s: try %d of %d failed, again in %v: %v", StoredName(r, rec.Name), try, r.tries, pause, err)
 		select {
 		case <-ctx.Done():
 			return errors.Join(err, ctx.Err())
@@ -51,7 +51,8 @@ func (r *retrying) Save(ctx context.Context, rec snapshot.Record, data io.Reader
 	}
 }
 
-// WithLog logs every Save with its outcome, size and duration.
+// WithLog logs every Save with its outcome, size and duration, under the
+// name the snapshot is stored as (StoredName).
 func WithLog(d Destination, logf Logf) Destination {
 	return &logged{Destination: d, logf: logf}
 }
@@ -65,10 +66,11 @@ func (l *logged) Save(ctx context.Context, rec snapshot.Record, data io.Reader) 
 	start := time.Now()
 	err := l.Destination.Save(ctx, rec, data)
 	took := time.Since(start).Round(time.Millisecond)
+	name := StoredName(l, rec.Name)
 	if err != nil {
-		l.logf("%s: %s not saved after %v: %v", l.Destination, rec.Name, took, err)
+		l.logf("%s: %s not saved after %v: %v", l.Destination, name, took, err)
 	} else {
-		l.logf("%s: saved %s (%d bytes) in %v", l.Destination, rec.Name, rec.Size, took)
+		l.logf("%s: saved %s (%d bytes) in %v", l.Destination, name, rec.Size, took)
 	}
 	return err
 }

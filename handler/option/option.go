@@ -326,6 +326,17 @@ func (c *Config) Set(name string, vals []string) error {
 	return nil
 }
 
+// RecipientFile reports whether v, a value of option encrypt-to, names a file
+// of recipients rather than being one, and returns its path with "~/"
+// expanded. A file is named by an absolute path or one below "~/"; a
+// recipient (age1..., ssh-ed25519 AAAA...) never starts with "/" or "~".
+func RecipientFile(v string) (string, bool) {
+	if strings.HasPrefix(v, "/") || strings.HasPrefix(v, "~/") {
+		return ExpandHome(v), true
+	}
+	return "", false
+}
+
 // ExpandHome replaces a leading "~/" with the current user's home directory.
 func ExpandHome(p string) string {
 	if rest, ok := strings.CutPrefix(p, "~/"); ok {

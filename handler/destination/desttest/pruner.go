@@ -65,6 +65,11 @@ func LocalStore(t *testing.T, root string) Store {
 // destination.IsTempName recognises (a Save in progress is no file yet), give
 // each file's size and a modification time within a minute of when it was
 // written, and both must refuse names that climb out of the root.
+//
+// The retention cases run again under Encrypted, with every snapshot saved
+// through destination.WithEncryption as option encrypt-to has it: retention
+// must then remove exactly the NAME.age files of the switch, and leave its
+// snapshots stored in the clear before encryption was turned on.
 func RunPruner(t *testing.T, newDest NewPrunerFunc) {
 	type pruneCase struct {
 		name string
@@ -93,6 +98,19 @@ func RunPruner(t *testing.T, newDest NewPrunerFunc) {
 			c.fn(t, p, st)
 		})
 	}
+	t.Run("Encrypted", func(t *testing.T) {
+		s := newSealer(t)
+		for _, c := range cases {
+			if !strings.HasPrefix(c.name, "Retention") {
+				continue // List and Remove are the same under encryption
+			}
+			t.Run(c.name, func(t *testing.T) {
+				p, st := newDest(t)
+				t.Cleanup(func() { p.Close() })
+				c.fn(t, s.pruner(p), s.store(t, st))
+			})
+		}
+	})
 }
 
 // list lists dir and fails the test on error: name -> file.
@@ -238,16 +256,23 @@ func seed(t *testing.T, p destination.Pruner, template, host string, agos ...tim
 	for i, ago := range agos {
 		r, data := snap(t, template, host, []string{"admin", "alice", "bob+ops@corp"}[i%3], ago)
 		save(t, p, r.Name, data)
-		names = append(names, r.Name)
+		names = append(names, destination.StoredName(p, r.Name))
 	}
 	return names
 }
 
 // foreign plants, in folder dir, files that are no snapshot of host leaf1
-// although some look like one, and returns their names.
-func foreign(st Store, dir string) []string {
+// as p stores them, although some look like one, and returns their names.
+func foreign(st Store, p destination.Pruner, dir string) []string {
 	old := snapshot.Timestamp(now().Add(-1000 * day))
+	// leaf1's snapshot as p does not store it: in the clear when p encrypts
+	// (stored before encrypt-to was set), else encrypted.
+	other := "leaf1_" + old + "_admin.json"
+	if destination.StoredName(p, other) == other {
+		other += destination.EncryptedSuffix
+	}
 	names := []string{
+		other,
 		"notes.txt",
 		"leaf2_" + old + "_admin.json",  // named like a snapshot, of another host
 		"leaf10_" + old + "_admin.json", // of a host whose name extends leaf1
@@ -290,7 +315,7 @@ func retain(t *testing.T, p destination.Pruner, st Store, r destination.Retentio
 			want[name] = b
 		}
 	}
-	want[rec.Name] = data
+	want[destination.StoredName(p, rec.Name)] = data
 	wantFiles(t, st.Files, want)
 	for _, name := range removed {
 		if !strings.Contains(l.String(), "retention removed "+name+" (") {
@@ -312,7 +337,7 @@ func retainKeep(t *testing.T, p destination.Pruner, st Store) {
 	const n = 4
 	leaf1 := seed(t, p, defaultTemplate, "leaf1", 6*day, 5*day, 4*day, 3*day, 2*day, day, time.Hour) // n+3, oldest first
 	seed(t, p, defaultTemplate, "leaf2", 9*day, 8*day, 7*day, 6*day, 5*day, 4*day)
-	foreign(st, "leaf1")
+	foreign(st, p, "leaf1")
 	seed(t, p, "{host}_{time}_{user}.json", "leaf1", 30*day) // another layout, another folder
 	rec, data := snap(t, defaultTemplate, "leaf1", "alice", time.Minute)
 	retain(t, p, st, destination.Retention{Keep: n, Template: defaultTemplate}, rec, data, leaf1[:len(leaf1)-(n-1)])
@@ -324,7 +349,7 @@ func retainKeepDays(t *testing.T, p destination.Pruner, st Store) {
 	leaf1 := seed(t, p, defaultTemplate, "leaf1",
 		400*day, 40*day, 7*day+time.Millisecond, 7*day-time.Second, 6*day, day, time.Hour)
 	seed(t, p, defaultTemplate, "leaf2", 400*day, 40*day)
-	foreign(st, "leaf1")
+	foreign(st, p, "leaf1")
 	rec, data := snap(t, defaultTemplate, "leaf1", "admin", time.Minute)
 	retain(t, p, st, destination.Retention{KeepDays: 7, Template: defaultTemplate}, rec, data, leaf1[:3])
 }
@@ -334,7 +359,7 @@ func retainBoth(t *testing.T, p destination.Pruner, st Store) {
 	r := destination.Retention{Keep: 3, KeepDays: 7, Template: defaultTemplate}
 	// Many recent snapshots: keep limits.
 	recent := seed(t, p, defaultTemplate, "leaf1", 5*time.Hour, 4*time.Hour, 3*time.Hour, 2*time.Hour, time.Hour)
-	foreign(st, "leaf1")
+	foreign(st, p, "leaf1")
 	rec, data := snap(t, defaultTemplate, "leaf1", "admin", time.Minute)
 	retain(t, p, st, r, rec, data, recent[:3])
 	// Few recent ones among old ones: keep-days limits, within the newest 3.
@@ -349,7 +374,7 @@ func retainNewest(t *testing.T, p destination.Pruner, st Store) {
 	r := destination.Retention{KeepDays: 7, Template: defaultTemplate}
 	// A snapshot that waited long in the spool is the newest, and old.
 	old := seed(t, p, defaultTemplate, "leaf1", 90*day, 60*day)
-	foreign(st, "leaf1")
+	foreign(st, p, "leaf1")
 	rec, data := snap(t, defaultTemplate, "leaf1", "admin", 30*day)
 	retain(t, p, st, r, rec, data, old)
 	// One older than the newest on the server: both stay.
@@ -398,7 +423,7 @@ func seedNear(t *testing.T, p destination.Pruner, template string) map[string][]
 		for j, ago := range []time.Duration{3 * day, 2 * day, 30 * time.Hour} {
 			r, data := snap(t, template, host, nearUsers[(i+j)%len(nearUsers)], ago)
 			save(t, p, r.Name, data)
-			names[host] = append(names[host], r.Name)
+			names[host] = append(names[host], destination.StoredName(p, r.Name))
 		}
 	}
 	return names
@@ -409,7 +434,7 @@ func seedNear(t *testing.T, p destination.Pruner, template string) map[string][]
 // or by keep-days, and every other host's stay.
 func retainOwnHost(t *testing.T, p destination.Pruner, st Store, template string) {
 	old := seedNear(t, p, template)
-	foreign(st, path.Dir(old["leaf1"][0]))
+	foreign(st, p, path.Dir(old["leaf1"][0]))
 	for i, host := range nearHosts {
 		r := destination.Retention{Keep: 1, Template: template}
 		if i%2 == 1 {

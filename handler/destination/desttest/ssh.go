@@ -62,6 +62,14 @@ func (h SSH[D]) Run(t *testing.T, s *sshd.Server) {
 	})
 }
 
+// RunEncrypted runs the encryption cases (RunEncrypted) against s.
+func (h SSH[D]) RunEncrypted(t *testing.T, s *sshd.Server) {
+	RunEncrypted(t, func(t *testing.T) (destination.Destination, func() map[string][]byte) {
+		root := filepath.Join(t.TempDir(), "backups", "srl")
+		return h.Dest(t, s, root, SSHConfig(s)), func() map[string][]byte { return ReadTree(t, root) }
+	})
+}
+
 // RunPruner runs the Pruner suite against s; D must be a destination.Pruner.
 func (h SSH[D]) RunPruner(t *testing.T, s *sshd.Server) {
 	RunPruner(t, func(t *testing.T) (destination.Pruner, Store) {
