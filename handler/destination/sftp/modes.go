@@ -58,7 +58,12 @@ func (c *createModes) Write(p []byte) (int, error) {
 				c.size = size // read it whole first
 				continue
 			}
+			// The header and what is here of the body go in one write: each
+			// write is an SSH message of its own, and a 5-byte one per 32 KiB
+			// request halved the throughput of large snapshots.
 			c.pass = max(size-packetHeaderSize, 0)
+			k := min(c.pass, len(p))
+			c.head, p, c.pass = append(c.head, p[:k]...), p[k:], c.pass-k
 		} else {
 			c.head, c.size = withMode(c.head), 0
 		}
