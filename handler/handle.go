@@ -64,11 +64,15 @@ func checkTargets(c *option.Config) error {
 		}
 	}
 	// A name template that cannot work, or a retention it cannot support, is
-	// refused before anything is queued, not at every capture.
+	// refused before anything is queued, not at every capture; so are
+	// recipients to encrypt to that age cannot use.
 	if _, err := snapshot.Name(c.Name, snapshot.Record{}); err != nil {
 		return err
 	}
-	return target.Retention(c).Check()
+	if err := target.Retention(c).Check(); err != nil {
+		return err
+	}
+	return target.CheckEncryption(c)
 }
 
 func openSpool(c *option.Config, env Env) (*spool.Spool, error) {

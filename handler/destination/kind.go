@@ -62,6 +62,20 @@ type Kind struct {
 	// u.Redacted(), without the password.
 	Redact func(u *url.URL, c *option.Config) string
 
+	// Encrypts is true for a kind that keeps each snapshot as a file of its
+	// own under its name (file, sftp, scp, s3): with option encrypt-to the
+	// registry wraps it in WithEncryption, and it stores NAME.age without
+	// doing anything itself.
+	Encrypts bool
+	// EncryptTo says, for a kind that does not encrypt, whether it may serve
+	// while option encrypt-to is set, which promises that no configuration
+	// leaves in the clear: nil error when it sends none under c (a webhook
+	// without webhook-include-config), else a fail.Usage error that says why
+	// not and what to do (git). A kind with neither Encrypts nor EncryptTo is
+	// refused with encrypt-to, so a new kind never sends a configuration in
+	// the clear by omission.
+	EncryptTo func(u *url.URL, c *option.Config) error
+
 	// New returns the destination for u, a URL that this kind claims and
 	// whose Check passed. It does not connect.
 	New func(u *url.URL, env Env) (Destination, error)

@@ -32,7 +32,8 @@ var srlConfigFile = regexp.MustCompile(`^/etc/opt/srlinux/(config\.json|checkpoi
 //
 //   - sr-cli, spool-dir, jsonrpc-socket: root owns the whole path;
 //   - key, password and CA files: inside the spool folder (cfgsnap's own, where
-//     root puts them), and root owns the whole path;
+//     root puts them), and root owns the whole path; encrypt-to's file of
+//     recipients too, while a recipient given inline is the instance's;
 //   - source file:PATH: SR Linux's config.json or a checkpoint only;
 //   - jsonrpc-url: this switch only (loopback), as the password goes there;
 //   - binary: never (it is the script's BINARY).
@@ -66,6 +67,8 @@ func (o Option) FromEvent() string {
 	switch {
 	case o.Name == "binary":
 		return "not an instance option: the script's BINARY"
+	case o.Name == "encrypt-to":
+		return "from the instance: recipients inline, or a file only in cfgsnap's folder (spool-dir)"
 	case o.Trust == RootPath:
 		return "from the instance only when root owns the whole path"
 	case o.Trust == KeyFile:
@@ -136,18 +139,28 @@ func isDir(p string) bool {
 	return err == nil && fi.IsDir()
 }
 
-// filePaths are the files a KeyFile option names, as Set reads them.
+// filePaths are the files a KeyFile option names, as Set reads them: for
+// encrypt-to only its values that are files, not the recipients given inline,
+// which root reads from nowhere.
 func filePaths(name string, vals []string) []string {
-	if name != "identity" {
-		return []string{ExpandHome(last(vals))}
-	}
 	var out []string
-	for _, s := range vals {
-		for _, p := range strings.Split(s, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				out = append(out, ExpandHome(p))
+	switch name {
+	case "identity":
+		for _, s := range vals {
+			for _, p := range strings.Split(s, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					out = append(out, ExpandHome(p))
+				}
 			}
 		}
+	case "encrypt-to":
+		for _, s := range vals {
+			if p, ok := RecipientFile(strings.TrimSpace(s)); ok {
+				out = append(out, p)
+			}
+		}
+	default:
+		out = append(out, ExpandHome(last(vals)))
 	}
 	return out
 }

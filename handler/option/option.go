@@ -58,6 +58,10 @@ type Config struct {
 	Keep     int
 	KeepDays int
 
+	// EncryptTo holds option encrypt-to's values as given, file paths with
+	// "~/" expanded: package destination reads and checks the recipients.
+	EncryptTo []string
+
 	SpoolDir      string
 	SpoolMaxCount int
 	SpoolMaxBytes int64
@@ -230,6 +234,21 @@ func build() ([]Option, map[string]Option) {
 				default:
 					return fmt.Errorf("want json or slack, got %q", clip(s))
 				}
+			}},
+		{Name: "encrypt-to", Trust: KeyFile, List: true,
+			Help: "encrypt each snapshot with age at file-like targets (sftp, scp, file, s3), stored as NAME.age: age recipients (age1...), SSH public keys (ssh-ed25519 ..., ssh-rsa ...), or the absolute path of a file of them, one a line (# comments), as age -R reads; repeat for several; refused with git targets and with webhook-include-config",
+			set: func(c *Config, v []string) error {
+				c.EncryptTo = nil
+				for _, s := range v {
+					if s = strings.TrimSpace(s); s == "" {
+						continue
+					}
+					if p, ok := RecipientFile(s); ok {
+						s = p
+					}
+					c.EncryptTo = append(c.EncryptTo, s)
+				}
+				return nil
 			}},
 		{Name: "keep", Default: "0",
 			Help: "retention: keep the newest N snapshots of this switch at file-like targets (sftp, file, s3); 0 keeps all",

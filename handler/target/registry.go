@@ -67,16 +67,28 @@ func (r *Registry) Parse(target string) (*url.URL, error) {
 }
 
 // Open returns the destination for target, with retries and logging around
-// it, and retention (options keep and keep-days) around those.
+// it, and retention (options keep and keep-days) around those. With option
+// encrypt-to, a kind that Encrypts stores each snapshot encrypted as NAME.age
+// (destination.WithEncryption, inside the retries, so each try encrypts
+// anew), and a kind that does not is opened only if its EncryptTo lets it.
 func (r *Registry) Open(target string, env Env) (destination.Destination, error) {
 	u, err := r.Parse(target)
 	if err != nil {
 		return nil, err
 	}
 	k, _ := r.kindOf(u) // Parse found it
+	var to *destination.Recipients
+	if len(env.Config.EncryptTo) > 0 {
+		if to, err = encryption(k, u, env.Config); err != nil {
+			return nil, err
+		}
+	}
 	d, err := k.New(u, env)
 	if err != nil {
 		return nil, err
+	}
+	if to != nil {
+		d = destination.WithEncryption(d, to)
 	}
 	now := env.Now
 	if now == nil {
@@ -91,6 +103,42 @@ func (r *Registry) Open(target string, env Env) (destination.Destination, error)
 		return nil, err
 	}
 	return kept, nil
+}
+
+// CheckEncryption refuses, with one line, what option encrypt-to cannot do
+// as set in c: recipients age cannot encrypt to (it reads the files of them),
+// and a target that would get the configuration in the clear (a git
+// repository; a webhook with webhook-include-config). handle runs it before
+// anything is queued. Without encrypt-to it accepts anything.
+func (r *Registry) CheckEncryption(c *option.Config) error {
+	if len(c.EncryptTo) == 0 {
+		return nil
+	}
+	for _, t := range c.Targets {
+		u, err := r.Parse(t)
+		if err != nil {
+			return err
+		}
+		k, _ := r.kindOf(u)
+		if _, err := encryption(k, u, c); err != nil {
+			return err
+		}
+	}
+	_, err := destination.ReadRecipients(c.EncryptTo)
+	return err
+}
+
+// encryption returns the recipients that kind k encrypts to under c, which
+// sets encrypt-to: none for a kind that does not encrypt but may serve all
+// the same (its EncryptTo), and an error for one that may not.
+func encryption(k destination.Kind, u *url.URL, c *option.Config) (*destination.Recipients, error) {
+	switch {
+	case k.Encrypts:
+		return destination.ReadRecipients(c.EncryptTo)
+	case k.EncryptTo != nil:
+		return nil, k.EncryptTo(u, c)
+	}
+	return nil, fail.New(fail.Usage, "target %s: %s targets cannot store encrypted snapshots, and option encrypt-to is set: drop the target or encrypt-to", u.Redacted(), k.Name)
 }
 
 // Display is target as reports show it: no password, and no secret its kind

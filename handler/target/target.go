@@ -51,6 +51,10 @@ func Parse(target string) (*url.URL, error) { return builtin.Parse(target) }
 // it (Registry.Open).
 func Open(target string, env Env) (destination.Destination, error) { return builtin.Open(target, env) }
 
+// CheckEncryption refuses what option encrypt-to cannot do as c sets it, before
+// anything is queued (Registry.CheckEncryption).
+func CheckEncryption(c *option.Config) error { return builtin.CheckEncryption(c) }
+
 // Display is target as reports show it (Registry.Display).
 func Display(target string, c *option.Config) string { return builtin.Display(target, c) }
 

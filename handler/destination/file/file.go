@@ -47,7 +47,7 @@ func New(u *url.URL) (*Destination, error) {
 
 // Kind describes file:// targets to package target's registry.
 func Kind() destination.Kind {
-	return destination.Kind{Name: "file", Schemes: []string{"file"}, Forms: []string{"file:///path"},
+	return destination.Kind{Name: "file", Schemes: []string{"file"}, Forms: []string{"file:///path"}, Encrypts: true,
 		New: func(u *url.URL, _ destination.Env) (destination.Destination, error) { return destination.Made(New(u)) }}
 }
 

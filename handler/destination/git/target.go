@@ -6,6 +6,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/option"
 )
 
 // Forms lists the target forms this package takes, for help texts and the
@@ -35,7 +36,20 @@ func Kind() destination.Kind {
 		New: func(u *url.URL, env destination.Env) (destination.Destination, error) {
 			return destination.Made(New(u, env.Config, env.Dial, env.Logf))
 		},
+		EncryptTo: EncryptTo,
 	}
+}
+
+// EncryptTo refuses a git target while option encrypt-to is set. A git
+// target is there for its history: git log -p and git blame show who changed
+// what, line by line. An encrypted file shows none of it, is new random bytes
+// at every commit (so the repository stores each snapshot whole, with no
+// delta), and still tells everyone who can read the repository when and by
+// whom the switch changed. Storing the plaintext instead would break what
+// encrypt-to promises. So cfgsnap does neither, and says so before anything
+// is queued.
+func EncryptTo(u *url.URL, _ *option.Config) error {
+	return fail.New(fail.Usage, "target %s: option encrypt-to does not apply to git, whose diffs and blame an encrypted file would defeat (and each commit would store it whole): drop the git target and send encrypted copies to an sftp, scp, s3 or file target, or drop encrypt-to and keep the repository private", u.Redacted())
 }
 
 // IsSCPLike reports whether target is git's scp-like form, user@host:path (as

@@ -148,10 +148,11 @@ func New(u *url.URL, c *option.Config, dial destination.Dial) (*Destination, err
 // Check before anything is queued.
 func Kind() destination.Kind {
 	return destination.Kind{
-		Name:    "s3",
-		Schemes: []string{"s3"},
-		Forms:   []string{"s3://bucket/prefix[?endpoint=host:port&region=R&tls=false]"},
-		Check:   Check,
+		Name:     "s3",
+		Schemes:  []string{"s3"},
+		Forms:    []string{"s3://bucket/prefix[?endpoint=host:port&region=R&tls=false]"},
+		Check:    Check,
+		Encrypts: true,
 		New: func(u *url.URL, env destination.Env) (destination.Destination, error) {
 			return destination.Made(New(u, env.Config, env.Dial))
 		},

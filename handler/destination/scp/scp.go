@@ -64,7 +64,7 @@ func New(u *url.URL, base sshclient.Config) (*Destination, error) {
 // Kind describes scp:// targets to package target's registry, which
 // refuses a remote path that can never work before anything is queued.
 func Kind() destination.Kind {
-	return destination.Kind{Name: "scp", Schemes: []string{"scp"}, Forms: []string{"scp://user@host[:port]/path"}, New: open,
+	return destination.Kind{Name: "scp", Schemes: []string{"scp"}, Forms: []string{"scp://user@host[:port]/path"}, New: open, Encrypts: true,
 		Check: func(u *url.URL) error { _, err := sshclient.RemotePath(u); return err }}
 }
 

@@ -67,7 +67,7 @@ func New(u *url.URL, base sshclient.Config) (*Destination, error) {
 // Kind describes sftp:// targets to package target's registry, which
 // refuses a remote path that can never work before anything is queued.
 func Kind() destination.Kind {
-	return destination.Kind{Name: "sftp", Schemes: []string{"sftp"}, Forms: []string{"sftp://user@host[:port]/path"}, New: open,
+	return destination.Kind{Name: "sftp", Schemes: []string{"sftp"}, Forms: []string{"sftp://user@host[:port]/path"}, New: open, Encrypts: true,
 		Check: func(u *url.URL) error { _, err := sshclient.RemotePath(u); return err }}
 }
 

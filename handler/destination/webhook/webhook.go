@@ -84,7 +84,21 @@ func Kind() destination.Kind {
 		New: func(u *url.URL, env destination.Env) (destination.Destination, error) {
 			return destination.Made(New(u, env.Config, env.Dial, env.Logf))
 		},
+		EncryptTo: EncryptTo,
 	}
+}
+
+// EncryptTo lets a webhook serve while option encrypt-to is set: its body is
+// the snapshot's record (who, when, the plaintext's sha256, where the .age
+// file is stored), not the configuration. With webhook-include-config the
+// configuration itself would leave in the clear, which encrypt-to promises it
+// never does; and a ciphertext in the body would serve no reader of a
+// webhook (a chat channel, salt-api). So that combination is refused.
+func EncryptTo(u *url.URL, c *option.Config) error {
+	if !c.WebhookIncludeConfig {
+		return nil
+	}
+	return fail.New(fail.Usage, "target %s: webhook-include-config would send the configuration in the clear, and option encrypt-to is set: drop webhook-include-config (the webhook still gets the record: who, when, the sha256, and where the encrypted snapshot is stored)", Redact(u, c.WebhookFormat))
 }
 
 // Claims reports whether u is a webhook target: http:// or https:// with a path
