@@ -38,8 +38,11 @@ const (
 type Recipients struct {
 	list []age.Recipient
 	// header is the bytes an encrypted file holds before its first chunk
-	// (header and nonce): the same for every file encrypted to list, so the
-	// encrypted size is known before encrypting.
+	// (header and nonce): the same for every file encrypted to list (each
+	// kind of recipient wraps the file key in a stanza of fixed length), so
+	// the encrypted size is known before encrypting. Were it ever not, the
+	// destination would refuse the save as it refuses a short one, and store
+	// nothing.
 	header int64
 }
 
@@ -93,6 +96,8 @@ func parseRecipient(s string) (age.Recipient, error) {
 	switch {
 	case strings.HasPrefix(s, "AGE-SECRET-KEY-") || strings.HasPrefix(s, "AGE-PLUGIN-") || strings.Contains(s, "PRIVATE KEY"):
 		return nil, errors.New("a private key, which must never leave its owner: give its public key (age-keygen -y, or the .pub file of an SSH key)")
+	case strings.ContainsAny(s, "\r\n"):
+		return nil, fmt.Errorf("%q holds several lines: give one recipient a value, or the absolute path of a file of them", clip(s))
 	case strings.HasPrefix(s, "age1"):
 		rs, err := age.ParseRecipients(strings.NewReader(s))
 		if err != nil || len(rs) != 1 {

@@ -102,6 +102,7 @@ func TestReadRecipientsRefuses(t *testing.T) {
 	pq, _ := age.GenerateHybridIdentity()
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ecdsaKey := authorizedKey(t, &ec.PublicKey)
+	edPub, _, _ := ed25519.GenerateKey(rand.Reader)
 	file := func(name, content string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
@@ -120,6 +121,7 @@ func TestReadRecipientsRefuses(t *testing.T) {
 		{"age private key", []string{x.String()}, "private key", x.String()[15:]},
 		{"SSH private key inline", []string{sshPrivate}, "private key", "b3BlbnNzaC1rZXkt"},
 		{"not a key", []string{"alice@netops"}, "absolute path of a file", ""},
+		{"two keys in one value", []string{authorizedKey(t, edPub) + "\nssh-ed25519 AAAAjunk"}, "several lines", ""},
 		{"relative path", []string{"team.recipients"}, "absolute path of a file", ""},
 		{"bad age key", []string{"age1notakey"}, "not an age recipient", ""},
 		{"bad SSH key", []string{"ssh-ed25519 AAAAnotbase64!"}, "not an SSH public key", ""},
