@@ -96,6 +96,7 @@ type Scanner struct {
 
 	state    state
 	offset   int64 // bytes before the p of the running Write
+	at       int64 // what Pos returns
 	depth    int
 	objects  [MaxDepth/64 + 1]uint64 // bit d: the container at depth d is an object, not an array
 	inObject bool                    // the innermost open container is an object
@@ -181,6 +182,11 @@ func (e *SyntaxError) Unwrap() error {
 // Offset is how many bytes the Scanner has accepted.
 func (s *Scanner) Offset() int64 { return s.offset }
 
+// Pos is, during a Begin call, the offset in the input of the value's first
+// byte and, during a Text call, that of the string's closing quote: where a
+// caller that rewrites the stream as it goes past (package redact) cuts it.
+func (s *Scanner) Pos() int64 { return s.at }
+
 // Done reports whether the top-level value is complete, so that only white
 // space may follow. A number at the top is complete only once a byte after it,
 // or End, says so.
@@ -235,6 +241,7 @@ func (s *Scanner) Write(p []byte) (int, error) {
 			switch c = p[j]; c {
 			case '"':
 				i = j + 1
+				s.at = s.offset + int64(j)
 				if err := s.endString(); err != nil {
 					return s.stop(i, err)
 				}
@@ -401,6 +408,7 @@ func (s *Scanner) beginValue(c byte, i int) error {
 		if s.inObject {
 			key = s.text()
 		}
+		s.at = s.offset + int64(i)
 		action, err := s.Begin(s.depth, key, c)
 		if err != nil {
 			return err

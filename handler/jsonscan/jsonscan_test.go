@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"slices"
@@ -160,6 +161,28 @@ func TestHooks(t *testing.T) {
 	want := []string{" {", ".a {", ".b! [", `.. "`, "=y", ".. {", `...c "`, "=😀 \uFFFD A", `.d "`, "=d\n", ".e 1", `.f" t`}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("hooks saw\n%q\nwant\n%q", got, want)
+	}
+}
+
+// Pos says where each value begins and each followed string ends, however
+// the input is cut: doc[Pos] is the value's first byte, or the closing quote.
+func TestPos(t *testing.T) {
+	doc := `{"a": [1, "two\"", {"b": null}], "c": "d"}`
+	for seed := range uint64(8) {
+		var got []string
+		s := &Scanner{}
+		s.Begin = func(_ int, _ []byte, first byte) (Action, error) {
+			got = append(got, fmt.Sprintf("%c@%d", doc[s.Pos()], s.Pos()))
+			return Follow, nil
+		}
+		s.Text = func([]byte) error { got = append(got, fmt.Sprintf("%c@%d", doc[s.Pos()], s.Pos())); return nil }
+		if err := scanChunks(s, []byte(doc), seed); err != nil {
+			t.Fatal(err)
+		}
+		want := "{@0 [@6 1@7 \"@10 \"@16 {@19 n@25 \"@38 \"@40"
+		if strings.Join(got, " ") != want {
+			t.Errorf("seed %d: %s, want %s", seed, strings.Join(got, " "), want)
+		}
 	}
 }
 
