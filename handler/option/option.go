@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,6 +62,11 @@ type Config struct {
 	// EncryptTo holds option encrypt-to's values as given, file paths with
 	// "~/" expanded: package destination reads and checks the recipients.
 	EncryptTo []string
+
+	// Redact holds option redact's paths as given, "default" included, or
+	// nil when redaction is off: package redact expands and applies them.
+	Redact        []string
+	RedactKeyFile string
 
 	SpoolDir      string
 	SpoolMaxCount int
@@ -250,6 +256,32 @@ func build() ([]Option, map[string]Option) {
 				}
 				return nil
 			}},
+		{Name: "redact", List: true,
+			Help: "replace these secrets with a keyed hash before the configuration is spooled: SR Linux JSON paths without list keys and module prefixes (system/tls/server-profile/key), comma-separated or repeated; default stands for the documented list (passwords, TLS keys, SNMP communities, RADIUS/TACACS and keychain keys); none (the default) keeps the configuration as it is",
+			set: func(c *Config, v []string) error {
+				c.Redact = nil
+				for _, s := range v {
+					for _, p := range strings.Split(s, ",") {
+						if p = strings.Trim(strings.TrimSpace(p), "/"); p == "" {
+							continue
+						}
+						if p != "none" && p != "default" && !redactPath.MatchString(p) {
+							return fmt.Errorf("%q is not a path such as system/tls/server-profile/key: member names joined by /, without list keys or module prefixes", clip(p))
+						}
+						c.Redact = append(c.Redact, p)
+					}
+				}
+				if slices.Contains(c.Redact, "none") {
+					if len(c.Redact) > 1 {
+						return fmt.Errorf("none turns redaction off and cannot come with paths")
+					}
+					c.Redact = nil
+				}
+				return nil
+			}},
+		{Name: "redact-key-file", Trust: KeyFile,
+			Help: "redact: file holding the HMAC-SHA256 key of the redaction markers (first line, at least 16 bytes); required with redact; the same key on every switch gives the same secret the same marker",
+			set:  path(func(c *Config) *string { return &c.RedactKeyFile })},
 		{Name: "keep", Default: "0",
 			Help: "retention: keep the newest N snapshots of this switch at file-like targets (sftp, file, s3); 0 keeps all",
 			set:  whole(func(c *Config) *int { return &c.Keep })},
@@ -365,6 +397,9 @@ func ExpandHome(p string) string {
 	}
 	return p
 }
+
+// redactPath is a path of option redact: YANG member names joined by "/".
+var redactPath = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*(/[A-Za-z_][A-Za-z0-9_.-]*)*$`)
 
 func last(v []string) string { return v[len(v)-1] }
 
