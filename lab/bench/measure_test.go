@@ -51,7 +51,7 @@ type lab struct {
 func newLab(t *testing.T, bin string) *lab {
 	t.Helper()
 	testenv.NeedRoot(t)
-	for _, c := range []string{"ip", "scp", "sftp", "ssh", "git", "ldd", "/usr/bin/time", sshd.SSHDPath, sshd.SFTPServerPath} {
+	for _, c := range []string{"ip", "scp", "sftp", "ssh", "git", "ldd", "/usr/bin/time", "ssh-keygen", "age", sshd.SSHDPath, sshd.SFTPServerPath} {
 		testenv.NeedCommand(t, c)
 	}
 	l := &lab{t: t, repo: testenv.RepoRoot(t)}

@@ -267,7 +267,8 @@ var savedIn = regexp.MustCompile(`: saved \S+ \(\d+ bytes\) in (\S+)`)
 
 // big: a 100 MiB configuration by hand (cfgsnap snapshot: capture into the
 // spool, then SFTP), against OpenSSH scp and sftp of the same file, and the
-// peak RSS against the same snapshot of a 1 MiB configuration.
+// peak RSS against the same snapshot of a 1 MiB configuration; then the same
+// snapshots with encrypt-to, against themselves without it.
 func (l *lab) big() []row {
 	dir := l.t.TempDir()
 	type sized struct {
@@ -282,36 +283,49 @@ func (l *lab) big() []row {
 		return sized{p, int64(len(b)), sha256.Sum256(b)}
 	}
 	bigCfg, small := gen("big.json", bigSize), gen("small.json", smallSize)
-	// Each size has its own spool; the first snapshot of each is not measured,
-	// so every measured one finds a previous snapshot in the spool, as on a
-	// switch (the change summary compares them up to 16 MiB).
+	key, recipient := sshKeygen(l.t, dir)
+	// Each size, encrypted or not, has its own spool; the first snapshot of
+	// each is not measured, so every measured one finds a previous snapshot
+	// in the spool, as on a switch (the change summary compares them up to
+	// 16 MiB).
 	var delivered []time.Duration
-	snapshot := func(c sized, i int) proc {
-		srv := filepath.Join(dir, "srv-"+filepath.Base(c.path))
-		p := l.measure(append([]string{l.bin, "snapshot", "--debug"},
-			l.flags(l.srv.URL("sftp", srv), c.path, c.path+".spool", "--spool-max-bytes", "1GiB", "--comment", fmt.Sprintf("run %d", i))...)...)
-		files := snapshots(srv)
-		if len(files) != 1 {
-			l.t.Fatalf("snapshot of %s: %d files on the server, want 1: %q", c.path, len(files), files)
+	snapshot := func(c sized, encrypted bool, i int) proc {
+		srv, spool, more := filepath.Join(dir, "srv-"+filepath.Base(c.path)), c.path+".spool", []string{}
+		if encrypted {
+			srv, spool, more = srv+"-age", spool+"-age", []string{"--encrypt-to", recipient}
 		}
-		if i == 0 && sha256File(l.t, files[0]) != c.sum {
+		p := l.measure(append([]string{l.bin, "snapshot", "--debug"},
+			l.flags(l.srv.URL("sftp", srv), c.path, spool, append(more, "--spool-max-bytes", "1GiB", "--comment", fmt.Sprintf("run %d", i))...)...)...)
+		files := snapshots(srv)
+		if len(files) != 1 || encrypted != strings.HasSuffix(files[0], ".json.age") {
+			l.t.Fatalf("snapshot of %s (encrypted: %v): %d files on the server, want 1, NAME.json.age if encrypted: %q", c.path, encrypted, len(files), files)
+		}
+		switch {
+		case i > 0:
+		case encrypted && ageSum(l.t, key, files[0]) != c.sum:
+			l.t.Errorf("%s on the server does not decrypt (age -d) to %s", files[0], c.path)
+		case !encrypted && sha256File(l.t, files[0]) != c.sum:
 			l.t.Errorf("%s on the server differs from %s", files[0], c.path)
 		}
 		os.Remove(files[0])
-		if m := savedIn.FindSubmatch(p.stderr); m != nil && c == bigCfg && i > 0 {
+		if m := savedIn.FindSubmatch(p.stderr); m != nil && c == bigCfg && !encrypted && i > 0 {
 			if d, err := time.ParseDuration(string(m[1])); err == nil {
 				delivered = append(delivered, d)
 			}
 		}
 		return p
 	}
-	var own, ownSmall, scps, sftps []proc
-	snapshot(bigCfg, 0)
-	snapshot(small, 0)
+	var own, ownSmall, enc, encSmall, scps, sftps []proc
+	for _, encrypted := range []bool{false, true} {
+		snapshot(bigCfg, encrypted, 0)
+		snapshot(small, encrypted, 0)
+	}
 	remote := filepath.Join(dir, "openssh.json")
 	for i := 1; i <= bigRuns; i++ {
-		own = append(own, snapshot(bigCfg, i))
-		ownSmall = append(ownSmall, snapshot(small, i))
+		own = append(own, snapshot(bigCfg, false, i))
+		ownSmall = append(ownSmall, snapshot(small, false, i))
+		enc = append(enc, snapshot(bigCfg, true, i))
+		encSmall = append(encSmall, snapshot(small, true, i))
 		scps = append(scps, l.measure(l.scp(bigCfg.path, remote)...))
 		if i == 1 && sha256File(l.t, remote) != bigCfg.sum {
 			l.t.Errorf("scp: %s differs from %s", remote, bigCfg.path)
@@ -342,7 +356,39 @@ func (l *lab) big() []row {
 			mib(maxRSS(own)), "the same for a " + mib(small.size) + " config: " + mib(maxRSS(ownSmall)), ratio(maxRSS(own), maxRSS(ownSmall))},
 		row{fmt.Sprintf("%s config: cfgsnap peak RSS", size),
 			mib(maxRSS(own)), "OpenSSH scp (scp + ssh): " + mib(maxRSS(scps)), ratio(maxRSS(own), maxRSS(scps))},
+		row{fmt.Sprintf("%s config, `cfgsnap snapshot` to SFTP with `encrypt-to` (an ssh-ed25519 key): wall (throughput), median of %d (goal: ≤ 1.15)", size, bigRuns),
+			rate(p50(enc)), "the same without `encrypt-to`: " + rate(p50(own)), ratio(p50(enc), p50(own))},
+		row{fmt.Sprintf("%s config with `encrypt-to`: cfgsnap peak RSS", size),
+			mib(maxRSS(enc)), "the same for a " + mib(small.size) + " config with `encrypt-to`: " + mib(maxRSS(encSmall)), ratio(maxRSS(enc), maxRSS(encSmall))},
+		row{fmt.Sprintf("%s config with `encrypt-to`: cfgsnap peak RSS", size),
+			mib(maxRSS(enc)), "the same without `encrypt-to`: " + mib(maxRSS(own)), ratio(maxRSS(enc), maxRSS(own))},
 	)
+}
+
+// sshKeygen makes an ed25519 key pair with the real ssh-keygen, as a team
+// member's: the private key file and the public key line, for encrypt-to.
+func sshKeygen(t *testing.T, dir string) (key, pub string) {
+	t.Helper()
+	key = filepath.Join(dir, "id_ed25519")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "alice@netops", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v %s", err, out)
+	}
+	b, err := os.ReadFile(key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, strings.TrimSpace(string(b))
+}
+
+// ageSum is the SHA-256 of file decrypted by the real age CLI with the
+// private key file key.
+func ageSum(t *testing.T, key, file string) [32]byte {
+	t.Helper()
+	out, err := exec.Command("age", "-d", "-i", key, file).Output()
+	if err != nil {
+		t.Fatalf("age -d -i %s %s: %v", key, file, err)
+	}
+	return sha256.Sum256(out)
 }
 
 func sha256File(t *testing.T, path string) [32]byte {
@@ -576,6 +622,13 @@ const method = `
   object, and finding its host name. The RSS anchor is the same snapshot of a 1 MiB configuration. Each size has
   its own spool, and the first snapshot of each is not measured, so each measured one finds a previous snapshot, as
   on a switch (the change summary then compares the two 1 MiB configurations; above 16 MiB it is skipped).
+- **100 MiB with ` + "`encrypt-to`" + `.** The same two snapshots, 100 MiB and 1 MiB, with root's ` + "`--encrypt-to`" + ` set to an
+  ssh-ed25519 public key made by ` + "`ssh-keygen`" + `: cfgsnap encrypts with age as it sends and stores ` + "`NAME.json.age`" + `.
+  Each has its own spool and server folder, its first snapshot not measured, and its 3 measured runs interleave
+  with the unencrypted ones, so both meet the same moments of the machine. The first file of each size is
+  decrypted by the real ` + "`age -d -i`" + ` with the private key and checked by SHA-256. The anchors are the same
+  snapshot without ` + "`encrypt-to`" + ` (wall median; peak RSS, the most of 3) and, for memory flat in size, the
+  encrypted 1 MiB snapshot.
 - **git.** ` + "`cfgsnap snapshot`" + ` to a bare repository over SSH (git+ssh, OpenSSH running git-receive-pack), 20 snapshots
   after the first, each a one-line change. Growth is ` + "`git count-objects -v`" + ` (size + size-pack) after the 20
   against before them, the repository gc'd before. As pushed, git keeps small pushes as loose objects;
