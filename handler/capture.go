@@ -11,6 +11,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/handler/diff"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
+	"github.com/cfgsnap/cfgsnap/handler/redact"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"github.com/cfgsnap/cfgsnap/handler/source"
 	"github.com/cfgsnap/cfgsnap/handler/spool"
@@ -27,6 +28,10 @@ func capture(ctx context.Context, r *run, lastChanges func() []time.Time, manual
 	if err != nil {
 		return nil, err
 	}
+	rules, err := redact.FromOptions(c)
+	if err != nil {
+		return nil, err
+	}
 	mark, err := s.Captured()
 	if err != nil {
 		env.logf("%v; capturing as if nothing was captured before", err)
@@ -36,7 +41,7 @@ func capture(ctx context.Context, r *run, lastChanges func() []time.Time, manual
 		return nil, fail.As(fail.Internal, fmt.Errorf("spool: %w", err))
 	}
 	defer w.Abort() // after Commit, it does nothing
-	sink := newConfigSink(w)
+	sink := newConfigSink(w, rules)
 	rd, err := source.Read(ctx, src, source.Request{
 		Since: mark, LastChanges: lastChanges, Manual: manual != nil, Budget: c.CommitWait,
 	}, sink)
@@ -45,6 +50,10 @@ func capture(ctx context.Context, r *run, lastChanges func() []time.Time, manual
 		return nil, fail.As(fail.Source, err)
 	case rd.Unchanged:
 		return nil, nil
+	case sink.redactor != nil:
+		if err := sink.redactor.End(); err != nil {
+			return nil, err
+		}
 	case rd.NoList != nil:
 		// Who committed is worth less than the configuration itself.
 		env.logf("commit list unavailable, user unknown: %v", rd.NoList)
@@ -55,6 +64,9 @@ func capture(ctx context.Context, r *run, lastChanges func() []time.Time, manual
 		rec.Manual, rec.User, rec.Comment, rec.LastChange = true, manual.User, manual.Comment, manual.LastChange
 	} else if n := len(rd.Commits); n > 0 {
 		rec.User, rec.Comment = rd.Commits[n-1].Username, rd.Commits[n-1].Comment
+	}
+	if sink.redactor != nil {
+		rec.Redacted, rec.RedactedValues = true, sink.redactor.Count()
 	}
 	rec.Host = hostName(sink.host, env)
 	if rec.Name, err = snapshot.Name(c.Name, rec); err != nil {
@@ -75,23 +87,31 @@ func capture(ctx context.Context, r *run, lastChanges func() []time.Time, manual
 	return &e, nil
 }
 
-// configSink is where a configuration goes as it is read: the spool, and the
-// host-name finder beside it. A read that commits overtook starts both again.
+// configSink is where a configuration goes as it is read: the spool, through
+// the redactor when option redact is set, and the host-name finder beside it.
+// A read that commits overtook starts them all again.
 type configSink struct {
 	io.Writer
-	spooled *spool.Writer
-	host    *snapshot.HostFinder
+	spooled  *spool.Writer
+	rules    *redact.Rules // nil: no redaction
+	redactor *redact.Writer
+	host     *snapshot.HostFinder
 }
 
-func newConfigSink(w *spool.Writer) *configSink {
-	s := &configSink{spooled: w}
+func newConfigSink(w *spool.Writer, rules *redact.Rules) *configSink {
+	s := &configSink{spooled: w, rules: rules}
 	s.start()
 	return s
 }
 
 func (s *configSink) start() {
 	s.host = snapshot.NewHostFinder()
-	s.Writer = io.MultiWriter(s.spooled, s.host)
+	var spooled io.Writer = s.spooled
+	if s.rules != nil {
+		s.redactor = s.rules.Writer(s.spooled)
+		spooled = s.redactor
+	}
+	s.Writer = io.MultiWriter(spooled, s.host)
 }
 
 func (s *configSink) Reset() error {

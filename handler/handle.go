@@ -12,6 +12,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/handler/event"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/option"
+	"github.com/cfgsnap/cfgsnap/handler/redact"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"github.com/cfgsnap/cfgsnap/handler/spool"
 	"github.com/cfgsnap/cfgsnap/handler/target"
@@ -65,11 +66,15 @@ func checkTargets(c *option.Config) error {
 	}
 	// A name template that cannot work, or a retention it cannot support, is
 	// refused before anything is queued, not at every capture; so are
-	// recipients to encrypt to that age cannot use.
+	// recipients to encrypt to that age cannot use, and redaction without a
+	// usable key.
 	if _, err := snapshot.Name(c.Name, snapshot.Record{}); err != nil {
 		return err
 	}
 	if err := target.Retention(c).Check(); err != nil {
+		return err
+	}
+	if _, err := redact.FromOptions(c); err != nil {
 		return err
 	}
 	return target.CheckEncryption(c)

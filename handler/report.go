@@ -65,6 +65,9 @@ func describe(rec snapshot.Record) string {
 	if rec.Unsettled {
 		says = append(says, "unsettled, possibly also "+orNone(commitList(rec.Possibly)))
 	}
+	if rec.Redacted {
+		says = append(says, fmt.Sprintf("redacted, %d values", rec.RedactedValues))
+	}
 	if rec.Changes != nil && len(rec.Commits) > 0 {
 		says = append(says, fmt.Sprintf("%d added, %d removed, %d changed", rec.Changes.Added, rec.Changes.Removed, rec.Changes.Changed))
 	}

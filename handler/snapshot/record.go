@@ -27,6 +27,13 @@ type Record struct {
 	SHA256    string    `json:"sha256"`                      // lower-case hex digest of the configuration
 	Changes   *Changes  `json:"changes,omitempty"`           // what changed since this switch's previous snapshot; nil: unknown
 	Stored    []string  `json:"stored,omitempty"`            // where the snapshot already is, for notifications
+	// Redacted marks a snapshot whose secrets option redact replaced with
+	// markers (package redact) before it was spooled: Size and SHA256 are of
+	// the redacted file, which is not the switch's configuration. A restore
+	// must refuse it: loading it would set every redacted password and key to
+	// its marker. RedactedValues counts the values replaced.
+	Redacted       bool `json:"redacted,omitempty"`
+	RedactedValues int  `json:"redacted_values,omitempty"`
 }
 
 // Changes counts what changed between two snapshots of one switch, by leaf path

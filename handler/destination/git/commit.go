@@ -280,6 +280,9 @@ func message(rec snapshot.Record, sum, branch string, changes *snapshot.Changes,
 		b.WriteString("Unsettled: the switch kept committing while it was read; it may also hold:\n")
 		writeCommits(&b, rec.Possibly)
 	}
+	if rec.Redacted {
+		fmt.Fprintf(&b, "Redacted: %d secret values replaced by keyed hashes (option redact); not restorable as it is\n", rec.RedactedValues)
+	}
 	fmt.Fprintf(&b, "SHA-256: %s\n", sum)
 	switch {
 	case first:
