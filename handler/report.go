@@ -66,7 +66,7 @@ func describe(rec snapshot.Record) string {
 		says = append(says, "unsettled, possibly also "+orNone(commitList(rec.Possibly)))
 	}
 	if rec.Redacted {
-		says = append(says, fmt.Sprintf("redacted, %d values", rec.RedactedValues))
+		says = append(says, fmt.Sprintf("redacted values: %d", rec.RedactedValues))
 	}
 	if rec.Changes != nil && len(rec.Commits) > 0 {
 		says = append(says, fmt.Sprintf("%d added, %d removed, %d changed", rec.Changes.Added, rec.Changes.Removed, rec.Changes.Changed))

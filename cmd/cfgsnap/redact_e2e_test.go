@@ -88,7 +88,7 @@ func TestRedactedSnapshotSimulated(t *testing.T) {
 	if bytes.Contains(got, []byte(tlsKey[:40])) || !bytes.Equal(restored, running) {
 		t.Errorf("beside its five secrets, the snapshot on the server is not the switch's running configuration")
 	}
-	if st := l.status(); !strings.Contains(st, rel) || !strings.Contains(st, "redacted, 5 values") || !strings.HasSuffix(st, "; 0 pending") {
-		t.Errorf("status %q: want it to name %s, say redacted, 5 values, and 0 pending", st, rel)
+	if st := l.status(); !strings.Contains(st, rel) || !strings.Contains(st, "redacted values: 5") || !strings.HasSuffix(st, "; 0 pending") {
+		t.Errorf("status %q: want it to name %s, say redacted values: 5, and 0 pending", st, rel)
 	}
 }

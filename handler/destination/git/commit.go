@@ -281,7 +281,7 @@ func message(rec snapshot.Record, sum, branch string, changes *snapshot.Changes,
 		writeCommits(&b, rec.Possibly)
 	}
 	if rec.Redacted {
-		fmt.Fprintf(&b, "Redacted: %d secret values replaced by keyed hashes (option redact); not restorable as it is\n", rec.RedactedValues)
+		fmt.Fprintf(&b, "Redacted values: %d, replaced by keyed hashes (option redact); not restorable as it is\n", rec.RedactedValues)
 	}
 	fmt.Fprintf(&b, "SHA-256: %s\n", sum)
 	switch {
