@@ -20,6 +20,11 @@ package main_test
 //	                   over many commits, then a final flush
 //	hostile            malformed events, huge values, path-traversal user
 //	                   names, shell metacharacters in every option and field
+//	sigkill-age,       sigkill (with a quarter of its SIGKILLs), server-down and
+//	server-down-age,   server-killed again, with encrypt-to set to an ssh-ed25519
+//	server-killed-age  key: the server holds NAME.age files, each decrypted (age)
+//	                   before it is compared, so a kill during encryption that left
+//	                   part of one under its name counts as lost
 //
 // Each subtest ends with one verdict line:
 //
@@ -58,6 +63,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	mathrand "math/rand/v2"
@@ -75,9 +81,12 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+	"filippo.io/age/agessh"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/option"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/nstest"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
@@ -144,6 +153,26 @@ func TestFaults(t *testing.T) {
 	run("dns-fails", 6, testDNSFails)
 	run("host-key-changes", 7, testHostKeyChanges)
 	run("hostile", 8, testHostileInputs)
+	// Encrypted: the faults that cut a delivery, with encrypt-to set.
+	run("sigkill-age", 9, encrypted(func(t *testing.T, s *suite, g *ledger, rng *mathrand.Rand) {
+		testSIGKILL(t, s, g, rng, max(1, kills/4))
+	}))
+	run("server-down-age", 10, encrypted(testServerDown))
+	run("server-killed-age", 11, encrypted(testServerKilled))
+}
+
+// encrypted runs a fault's subtest with encrypt-to set to a new ssh-ed25519
+// key: faultLab's options name it, and the ledger decrypts what landed.
+func encrypted(f func(t *testing.T, s *suite, g *ledger, rng *mathrand.Rand)) func(t *testing.T, s *suite, g *ledger, rng *mathrand.Rand) {
+	return func(t *testing.T, s *suite, g *ledger, rng *mathrand.Rand) {
+		priv, pub := newKey(t)
+		id, err := agessh.NewEd25519Identity(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.identity, g.recipient = id, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub)))
+		f(t, s, g, rng)
+	}
 }
 
 // ledger counts one subtest's trials and faults, and the snapshots that must
@@ -157,6 +186,51 @@ type ledger struct {
 	want   map[string][]byte // their content
 	mine   map[string]bool   // files below dir that the test put there itself
 	row    func(string)
+	// With encrypt-to (encrypted), recipient is its value and identity the
+	// private key: each snapshot is stored as NAME.age.
+	identity  age.Identity
+	recipient string
+}
+
+// stored is the file below dir that holds snapshot name: NAME.age with
+// encrypt-to.
+func (g *ledger) stored(name string) string {
+	if g.identity != nil {
+		return name + destination.EncryptedSuffix
+	}
+	return name
+}
+
+// snapshotOf is the snapshot that file f below dir holds, if f is named as
+// stored says; with encrypt-to, a file in the clear is not.
+func (g *ledger) snapshotOf(f string) (string, bool) {
+	if g.identity != nil {
+		return strings.CutSuffix(f, destination.EncryptedSuffix)
+	}
+	return f, true
+}
+
+// read reads file f below dir, decrypted with encrypt-to: a file cut short
+// or otherwise not whole fails to decrypt.
+func (g *ledger) read(f string) ([]byte, error) {
+	p := filepath.Join(g.dir, filepath.FromSlash(f))
+	if g.identity == nil {
+		return os.ReadFile(p)
+	}
+	file, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	r, err := age.Decrypt(file, g.identity)
+	if err != nil {
+		return nil, fmt.Errorf("age: %w", err)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("age: %w", err)
+	}
+	return b, nil
 }
 
 // expect adds a snapshot that must be at dir/name, byte for byte content.
@@ -175,7 +249,7 @@ func (g *ledger) expect(name string, content []byte) {
 func (g *ledger) count() (delivered int) {
 	g.t.Helper()
 	for _, name := range g.names {
-		b, err := os.ReadFile(filepath.Join(g.dir, filepath.FromSlash(name)))
+		b, err := g.read(g.stored(name))
 		switch {
 		case err != nil:
 			g.t.Errorf("LOST: %s is not at the destination: %v", name, err)
@@ -219,7 +293,7 @@ func (g *ledger) only(l *lab, except ...string) {
 	root, _ := filepath.Rel(l.serverRoot, g.dir)
 	want := slices.Clone(except)
 	for _, n := range g.names {
-		want = append(want, filepath.ToSlash(filepath.Join(root, n)))
+		want = append(want, filepath.ToSlash(filepath.Join(root, g.stored(n))))
 	}
 	slices.Sort(want)
 	if got := files(g.t, l.serverRoot); !slices.Equal(got, want) {
@@ -237,7 +311,11 @@ func snapName(host string, lc time.Time, user string) string {
 func faultLab(t *testing.T, s *suite, g *ledger) (*lab, map[string]any) {
 	l := newLab(t, s)
 	g.dir = filepath.Join(l.serverRoot, "srv", "backups")
-	return l, l.options(l.targetURL("sftp", g.dir))
+	opts := l.options(l.targetURL("sftp", g.dir))
+	if g.recipient != "" {
+		opts["encrypt-to"] = g.recipient
+	}
+	return l, opts
 }
 
 // banner sets the running configuration: leaf11's, its login banner text.
@@ -302,8 +380,8 @@ func (l *lab) wantStatus(step string, pending int, says ...string) {
 // holds part of a snapshot under a final name.
 func (l *lab) absent(g *ledger, step, name string) {
 	l.t.Helper()
-	if _, err := os.Stat(filepath.Join(g.dir, filepath.FromSlash(name))); !errors.Is(err, fs.ErrNotExist) {
-		l.t.Errorf("%s: %s is on the server: %v", step, name, err)
+	if _, err := os.Stat(filepath.Join(g.dir, filepath.FromSlash(g.stored(name)))); !errors.Is(err, fs.ErrNotExist) {
+		l.t.Errorf("%s: %s is on the server: %v", step, g.stored(name), err)
 	}
 	l.noPartial(g, step)
 }
@@ -316,16 +394,18 @@ func (l *lab) noPartial(g *ledger, step string) {
 		if strings.HasPrefix(filepath.Base(f), ".") && strings.HasSuffix(f, ".part") || g.mine[f] {
 			continue
 		}
-		want, ok := g.want[f]
-		b, err := os.ReadFile(filepath.Join(g.dir, filepath.FromSlash(f)))
-		if !ok || err != nil || !bytes.Equal(b, want) {
+		name, ok := g.snapshotOf(f)
+		want, ok2 := g.want[name]
+		b, err := g.read(f)
+		if !ok || !ok2 || err != nil || !bytes.Equal(b, want) {
 			l.t.Errorf("%s: the server holds %s (%d bytes, %v), which is not a whole expected snapshot", step, f, len(b), err)
 		}
 	}
 }
 
-// retried reports whether the worker's log shows a retry of snapshot name
-// (destination.WithRetry logs "NAME: try N of M failed, again in ...").
+// retried reports whether the worker's log shows a retry of the file name
+// (destination.WithRetry logs "NAME: try N of M failed, again in ...", NAME
+// as stored: NAME.age with encrypt-to).
 func (l *lab) retried(name string) bool {
 	b, _ := os.ReadFile(filepath.Join(l.spool, "worker.log"))
 	return bytes.Contains(b, []byte(name+": try 1 of "))
@@ -464,7 +544,7 @@ func testServerDown(t *testing.T, s *suite, g *ledger, _ *mathrand.Rand) {
 	_, bob, memory := l.step(g, opts, memory, "bob", "while the server is down")
 	l.wantStatus("server down", 1, "FAILED after 0 delivered", "connection refused")
 	l.absent(g, "server down", bob)
-	if !l.retried(bob) {
+	if !l.retried(g.stored(bob)) {
 		t.Errorf("with the server down, bob's snapshot was not tried again within the run")
 	}
 	lc, carol, memory := l.step(g, opts, memory, "carol", "still down")
@@ -489,7 +569,7 @@ func testServerDown(t *testing.T, s *suite, g *ledger, _ *mathrand.Rand) {
 	// Oldest first: each delivery's rename comes after the one before.
 	var last time.Time
 	for _, n := range []string{bob, carol, manual} {
-		st, err := os.Stat(filepath.Join(g.dir, filepath.FromSlash(n)))
+		st, err := os.Stat(filepath.Join(g.dir, filepath.FromSlash(g.stored(n))))
 		if err != nil {
 			continue // count() reports it
 		}
@@ -525,7 +605,7 @@ func testServerKilled(t *testing.T, s *suite, g *ledger, rng *mathrand.Rand) {
 		lc := l.commit(user, "many ports")
 		name := snapName("leaf11", lc, user)
 		g.expect(name, running)
-		final := filepath.Join(g.dir, filepath.FromSlash(name))
+		final := filepath.Join(g.dir, filepath.FromSlash(g.stored(name)))
 		frac := 0.1 + 0.8*rng.Float64()
 
 		out, printed := l.runScript(l.event(lc, opts, memory))
@@ -539,7 +619,7 @@ func testServerKilled(t *testing.T, s *suite, g *ledger, rng *mathrand.Rand) {
 		killed := false
 		for start := time.Now(); time.Since(start) < workerBound; {
 			// A whole .part is past the point: only its rename is left.
-			part := tempFile(g.dir, name)
+			part := tempFile(g.dir, g.stored(name))
 			if st, err := os.Stat(part); err == nil && st.Size() >= int64(frac*float64(len(running))) && st.Size() < int64(len(running)) {
 				l.srv.Stop()
 				killed = true
@@ -936,7 +1016,7 @@ func testSIGKILL(t *testing.T, s *suite, g *ledger, rng *mathrand.Rand, kills in
 	c.check(true)
 	c.final()
 	for _, st := range c.states {
-		if _, err := os.Stat(filepath.Join(g.dir, filepath.FromSlash(st.name))); err != nil && st.last {
+		if _, err := os.Stat(filepath.Join(g.dir, filepath.FromSlash(g.stored(st.name)))); err != nil && st.last {
 			for i, line := range c.trace {
 				if strings.Contains(line, st.name) {
 					t.Logf("LOST %s; the steps around its commit:\n  %s", st.name, strings.Join(c.trace[max(0, i-5):min(len(c.trace), i+25)], "\n  "))
@@ -951,7 +1031,7 @@ func testSIGKILL(t *testing.T, s *suite, g *ledger, rng *mathrand.Rand, kills in
 	for _, st := range c.states {
 		if !st.last {
 			intermediate++
-			if _, err := os.Stat(filepath.Join(g.dir, filepath.FromSlash(st.name))); err == nil {
+			if _, err := os.Stat(filepath.Join(g.dir, filepath.FromSlash(g.stored(st.name)))); err == nil {
 				landed++
 			}
 		}
@@ -1262,9 +1342,9 @@ func (c *campaign) settle(st kstate) {
 		c.check(true)
 		return
 	}
-	final := filepath.Join(c.g.dir, filepath.FromSlash(st.name))
+	final := filepath.Join(c.g.dir, filepath.FromSlash(c.g.stored(st.name)))
 	for start, i := time.Now(), 0; ; i++ {
-		_, err1 := os.Stat(tempFile(c.g.dir, st.name))
+		_, err1 := os.Stat(tempFile(c.g.dir, c.g.stored(st.name)))
 		_, err2 := os.Stat(final)
 		if err1 == nil || err2 == nil {
 			n := c.killWorkers()
@@ -1333,8 +1413,9 @@ func (c *campaign) check(settled bool) {
 		if c.seenDest[f] == stamp {
 			continue
 		}
-		i, ok := c.byName[f]
-		if !ok {
+		name, ok := c.g.snapshotOf(f)
+		i, ok2 := c.byName[name]
+		if !ok || !ok2 {
 			var near []string
 			for _, s := range c.states {
 				if d := s.lc.Sub(c.states[len(c.states)-1].lc); d > -3*time.Second {
@@ -1342,16 +1423,15 @@ func (c *campaign) check(settled bool) {
 				}
 			}
 			b, _ := os.ReadFile(p)
-			c.t.Errorf("the destination holds %s (%d bytes, %.40q...), named after no state of the switch; the last states are %q\n%s", f, len(b), b[bytes.Index(b, []byte("login-banner")):], near, c.diag())
+			b = b[max(0, bytes.Index(b, []byte("login-banner"))):]
+			c.t.Errorf("the destination holds %s (%d bytes, %.40q...), named after no state of the switch; the last states are %q\n%s", f, len(b), b, near, c.diag())
 			continue
 		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			c.t.Fatal(err)
-		}
+		// With encrypt-to, a file cut short fails to decrypt: a partial one.
+		b, err := c.g.read(f)
 		sum := sha256.Sum256(b)
-		if !slices.ContainsFunc(c.states[i:], func(s kstate) bool { return s.sum == sum }) {
-			c.t.Errorf("PARTIAL: %s at the destination (%d bytes) is neither its state's configuration (%d bytes) nor a later one", f, len(b), len(c.states[i].cfg))
+		if err != nil || !slices.ContainsFunc(c.states[i:], func(s kstate) bool { return s.sum == sum }) {
+			c.t.Errorf("PARTIAL: %s at the destination (%d bytes, %v) is neither its state's configuration (%d bytes) nor a later one", f, len(b), err, len(c.states[i].cfg))
 		}
 		if st.Mode().Perm() != 0o600 {
 			c.t.Errorf("%s at the destination has mode %v, want 0600", f, st.Mode().Perm())
@@ -1424,7 +1504,7 @@ func (c *campaign) check(settled bool) {
 func (c *campaign) final() {
 	c.t.Helper()
 	for name := range c.spooled {
-		if _, err := os.Stat(filepath.Join(c.g.dir, filepath.FromSlash(name))); err != nil {
+		if _, err := os.Stat(filepath.Join(c.g.dir, filepath.FromSlash(c.g.stored(name)))); err != nil {
 			c.t.Errorf("LOST: %s was spooled and is not at the destination: %v", name, err)
 		}
 	}
