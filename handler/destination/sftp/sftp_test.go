@@ -194,3 +194,26 @@ func (g gated) Read([]byte) (int, error) {
 	<-g
 	return 0, io.ErrUnexpectedEOF
 }
+
+// BenchmarkSave64MiB is one 64 MiB snapshot to a real OpenSSH sftp-server on
+// this machine: what createModes and the SSH channel cost per byte.
+func BenchmarkSave64MiB(b *testing.B) {
+	s := sshd.New(b, sshd.Options{})
+	u := s.URL("sftp", b.TempDir())
+	parsed, err := url.Parse(u)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := sftp.New(parsed, desttest.SSHConfig(s))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	data := strings.Repeat("x", 64<<20)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if err := d.Save(b.Context(), snapshot.Record{Name: "leaf1/x.json", Size: int64(len(data))}, strings.NewReader(data)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
