@@ -66,6 +66,7 @@ func TestBenchReport(t *testing.T) {
 		{"burst", l.burst},
 		{"100 MiB", l.big},
 		{"git", func() []row { return l.git(g) }},
+		{"redaction", func() []row { return redaction(l.t, g) }},
 	} {
 		t0 := time.Now()
 		rows = append(rows, section.f()...)
@@ -629,6 +630,9 @@ const method = `
   decrypted by the real ` + "`age -d -i`" + ` with the private key and checked by SHA-256. The anchors are the same
   snapshot without ` + "`encrypt-to`" + ` (wall median; peak RSS, the most of 3) and, for memory flat in size, the
   encrypted 1 MiB snapshot.
+- **redaction.** ` + "`BenchmarkRedact`" + ` (handler/redact) rewrites a 32 MiB configuration (testkit/bigconfig) with ` + "`redact default`" + `
+  and every interface description as well, so that it has tens of thousands of values to replace by HMAC markers;
+  the anchor is ` + "`BenchmarkScan`" + ` (handler/jsonscan): the syntax check of the same bytes, which every capture does anyway.
 - **git.** ` + "`cfgsnap snapshot`" + ` to a bare repository over SSH (git+ssh, OpenSSH running git-receive-pack), 20 snapshots
   after the first, each a one-line change. Growth is ` + "`git count-objects -v`" + ` (size + size-pack) after the 20
   against before them, the repository gc'd before. As pushed, git keeps small pushes as loose objects;
@@ -713,4 +717,13 @@ func commas(n int) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// redaction: the streaming rewrite of option redact, against the syntax check
+// every capture makes of the same 32 MiB (both from make bench's Go benchmarks).
+func redaction(t *testing.T, g goBench) []row {
+	red, scan := g.value(t, "BenchmarkRedact", "ns/op"), g.value(t, "BenchmarkScan", "ns/op")
+	mbs := func(name string) string { return fmt.Sprintf("%s MB/s", sig3(g.value(t, name, "MB/s"))) }
+	return []row{{"redaction: `redact default` plus every interface description over a 32 MiB config, throughput (BenchmarkRedact)",
+		mbs("BenchmarkRedact"), "the syntax check of the same bytes (BenchmarkScan): " + mbs("BenchmarkScan"), red / scan}}
 }
