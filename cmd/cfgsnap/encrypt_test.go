@@ -75,13 +75,7 @@ func TestEncryptToRefusedAtHandle(t *testing.T) {
 	}
 	outside := filepath.Join(t.TempDir(), "team.recipients")
 	writeFile(t, outside, []byte(pub+"\n"))
-	event := func(opts map[string]any) string {
-		if opts == nil {
-			opts = map[string]any{}
-		}
-		b, _ := json.Marshal(map[string]any{"paths": []json.RawMessage{json.RawMessage(lastChange)}, "options": opts})
-		return hex.EncodeToString(b)
-	}
+	event := eventWith
 	for _, c := range []struct {
 		name string
 		args []string

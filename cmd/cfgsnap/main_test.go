@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,15 @@ func cli(t *testing.T, args ...string) (stdout string, code fail.Kind, errLine s
 }
 
 func hexEvent(s string) string { return hex.EncodeToString([]byte(s)) }
+
+// eventWith is the hex of an event of lastChange with the instance options opts.
+func eventWith(opts map[string]any) string {
+	if opts == nil {
+		opts = map[string]any{}
+	}
+	b, _ := json.Marshal(map[string]any{"paths": []json.RawMessage{json.RawMessage(lastChange)}, "options": opts})
+	return hexEvent(string(b))
+}
 
 const lastChange = `{"path":"system configuration last-change","value":"2025-09-20T11:02:08.456Z"}`
 

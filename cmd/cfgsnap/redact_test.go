@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/hex"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,10 +15,7 @@ func TestRedactRefusedAtHandle(t *testing.T) {
 	spool := t.TempDir()
 	short := filepath.Join(spool, "redact.key")
 	writeFile(t, short, []byte("too short\n"))
-	event := func(opts map[string]any) string {
-		b, _ := json.Marshal(map[string]any{"paths": []json.RawMessage{json.RawMessage(lastChange)}, "options": opts})
-		return hex.EncodeToString(b)
-	}
+	event := eventWith
 	for _, c := range []struct {
 		name string
 		args []string
