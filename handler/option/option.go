@@ -68,6 +68,10 @@ type Config struct {
 	Redact        []string
 	RedactKeyFile string
 
+	// SignKey is the switch's SSH signing key (option sign-key); package
+	// sshsig reads it.
+	SignKey string
+
 	SpoolDir      string
 	SpoolMaxCount int
 	SpoolMaxBytes int64
@@ -282,6 +286,9 @@ func build() ([]Option, map[string]Option) {
 		{Name: "redact-key-file", Trust: KeyFile,
 			Help: "redact: file holding the HMAC-SHA256 key of the redaction markers (first line, at least 16 bytes); required with redact; the same key on every switch gives the same secret the same marker",
 			set:  path(func(c *Config) *string { return &c.RedactKeyFile })},
+		{Name: "sign-key", Trust: KeyFile,
+			Help: "the switch's signing key: an unencrypted ed25519 SSH private key file (ssh-keygen -t ed25519 -N ''); when set, every git commit carries an SSH signature by it that git log --show-signature checks (gpg.format ssh)",
+			set:  path(func(c *Config) *string { return &c.SignKey })},
 		{Name: "keep", Default: "0",
 			Help: "retention: keep the newest N snapshots of this switch at file-like targets (sftp, file, s3); 0 keeps all",
 			set:  whole(func(c *Config) *int { return &c.Keep })},
