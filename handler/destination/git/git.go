@@ -53,6 +53,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/option"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
+	"github.com/cfgsnap/cfgsnap/handler/sshsig"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -81,11 +82,13 @@ type Destination struct {
 	email   template // option author-email
 	logf    func(string, ...any)
 	link    link
+	signer  *sshsig.Signer // option sign-key; nil: commits are not signed
 }
 
 // New returns the destination for u, a git target as target.Parse gives it
 // (SCPURL for the scp-like form). It reads options branch, git-path,
-// author-email, git-password-file and ca-file, and for SSH those of sshclient.
+// author-email, git-password-file, ca-file and sign-key, and for SSH those of
+// sshclient.
 // Every connection goes through dial (nil: a plain net.Dialer); logf gets warnings and what a Save did
 // besides committing (no change, a retry). New does not connect.
 func New(u *url.URL, c *option.Config, dial destination.Dial, logf func(string, ...any)) (*Destination, error) {
@@ -113,6 +116,9 @@ func New(u *url.URL, c *option.Config, dial destination.Dial, logf func(string, 
 		return nil, fail.New(fail.Usage, "option git-path: %q is absolute; make it relative to the top of the repository", c.GitPath)
 	}
 	if _, err := d.filePath(snapshot.Record{Host: "leaf1", Name: "leaf1/leaf1.json"}); err != nil {
+		return nil, err
+	}
+	if d.signer, err = sshsig.FromOptions(c); err != nil {
 		return nil, err
 	}
 	if e.ssh {
@@ -321,6 +327,9 @@ func (d *Destination) build(store *memory.Storage, tip plumbing.Hash, rec snapsh
 		TreeHash:     newRoot,
 		ParentHashes: parents,
 	}
+	if err := d.sign(cm); err != nil {
+		return nil, err
+	}
 	obj := store.NewEncodedObject()
 	if err := cm.Encode(obj); err != nil {
 		return nil, err
@@ -331,6 +340,33 @@ func (d *Destination) build(store *memory.Storage, tip plumbing.Hash, rec snapsh
 	}
 	objects := append([]plumbing.Hash{blob.Hash()}, e.written...)
 	return &change{commit: h, objects: append(objects, h), store: store, first: old.IsZero()}, nil
+}
+
+// sign puts the signature of option sign-key in cm's gpgsig header, as git
+// commit -S does with gpg.format ssh: an SSH signature in namespace "git" over
+// the commit as it is encoded without that header.
+func (d *Destination) sign(cm *object.Commit) error {
+	if d.signer == nil {
+		return nil
+	}
+	payload := &plumbing.MemoryObject{}
+	if err := cm.EncodeWithoutSignature(payload); err != nil {
+		return err
+	}
+	r, err := payload.Reader()
+	if err != nil {
+		return err
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	sig, err := d.signer.Sign("git", b)
+	if err != nil {
+		return fmt.Errorf("signing the commit with option sign-key: %w", err)
+	}
+	cm.PGPSignature = sig
+	return nil
 }
 
 // push updates branch from old to c's commit, sending c's objects. The server
