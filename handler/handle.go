@@ -15,6 +15,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/handler/redact"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
 	"github.com/cfgsnap/cfgsnap/handler/spool"
+	"github.com/cfgsnap/cfgsnap/handler/sshsig"
 	"github.com/cfgsnap/cfgsnap/handler/target"
 )
 
@@ -66,8 +67,8 @@ func checkTargets(c *option.Config) error {
 	}
 	// A name template that cannot work, or a retention it cannot support, is
 	// refused before anything is queued, not at every capture; so are
-	// recipients to encrypt to that age cannot use, and redaction without a
-	// usable key.
+	// recipients to encrypt to that age cannot use, redaction without a
+	// usable key, and a signing key cfgsnap cannot sign with.
 	if _, err := snapshot.Name(c.Name, snapshot.Record{}); err != nil {
 		return err
 	}
@@ -75,6 +76,9 @@ func checkTargets(c *option.Config) error {
 		return err
 	}
 	if _, err := redact.FromOptions(c); err != nil {
+		return err
+	}
+	if _, err := sshsig.FromOptions(c); err != nil {
 		return err
 	}
 	return target.CheckEncryption(c)
