@@ -64,6 +64,9 @@ func TestSetEventRootChoosesWhatRootRuns(t *testing.T) {
 		{map[string]any{"git-password-file": victim}, "only files in cfgsnap's folder"},
 		{map[string]any{"s3-secret-key-file": filepath.Join(spool, "..", "shadow")}, "only files in cfgsnap's folder"},
 		{map[string]any{"identity": []string{key, "~/.ssh/id_rsa"}}, "only files in cfgsnap's folder"},
+		// ...or root's own key, to sign what the instance chooses.
+		{map[string]any{"sign-key": "~/.ssh/id_ed25519"}, "only files in cfgsnap's folder"},
+		{map[string]any{"spool-dir": spool, "sign-key": link}, "symbolic link"},
 		{map[string]any{"spool-dir": spool, "ca-file": link}, "symbolic link"},
 		{map[string]any{"spool-dir": spool, "encrypt-to": []string{victim, "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"}}, "only files in cfgsnap's folder"},
 		{map[string]any{"encrypt-to": "~/.ssh/authorized_keys"}, "only files in cfgsnap's folder"},
