@@ -25,6 +25,11 @@ package main_test
 //	server-killed-age  key: the server holds NAME.age files, each decrypted (age)
 //	                   before it is compared, so a kill during encryption that left
 //	                   part of one under its name counts as lost
+//	sigkill-redact,    sigkill (a quarter of its SIGKILLs) and server-down again,
+//	server-down-redact with redact default and a key file in the spool: what lands
+//	                   must be the redacted form of the switch's configuration,
+//	                   and the password hash planted in it must be in no file at
+//	                   the destination nor in the spool
 //
 // Each subtest ends with one verdict line:
 //
@@ -56,6 +61,7 @@ package main_test
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -88,6 +94,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/option"
+	"github.com/cfgsnap/cfgsnap/handler/redact"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/nstest"
 	"github.com/cfgsnap/cfgsnap/handler/testkit/testenv"
 )
@@ -159,6 +166,22 @@ func TestFaults(t *testing.T) {
 	}))
 	run("server-down-age", 10, encrypted(testServerDown))
 	run("server-killed-age", 11, encrypted(testServerKilled))
+	// Redacted: the faults that cut a delivery, with redact default set.
+	run("sigkill-redact", 12, redacted(func(t *testing.T, s *suite, g *ledger, rng *mathrand.Rand) {
+		testSIGKILL(t, s, g, rng, max(1, kills/4))
+	}))
+	run("server-down-redact", 13, redacted(testServerDown))
+}
+
+// redacted runs a fault's subtest with redact default and a new key:
+// faultLab writes the key file and names it in the options, and the ledger
+// expects each snapshot redacted with that key, and never the planted secret.
+func redacted(f func(t *testing.T, s *suite, g *ledger, rng *mathrand.Rand)) func(t *testing.T, s *suite, g *ledger, rng *mathrand.Rand) {
+	return func(t *testing.T, s *suite, g *ledger, rng *mathrand.Rand) {
+		g.redactKey = []byte(hex.EncodeToString(randomBytes(16)))
+		g.redact = redact.New(redact.Paths([]string{"default"}), g.redactKey)
+		f(t, s, g, rng)
+	}
 }
 
 // encrypted runs a fault's subtest with encrypt-to set to a new ssh-ed25519
@@ -190,6 +213,53 @@ type ledger struct {
 	// private key: each snapshot is stored as NAME.age.
 	identity  age.Identity
 	recipient string
+	// With redact (redacted), the rules and their key: each snapshot is
+	// expected redacted.
+	redact    *redact.Rules
+	redactKey []byte
+	spool     string // the lab's spool, searched for the planted secret too
+}
+
+// landed is what the destination must hold for configuration cfg: cfg
+// itself, or with redact its redacted form, which must hold the planted
+// secret's marker (keyed independently of package redact) and not the secret.
+func (g *ledger) landed(cfg []byte) []byte {
+	g.t.Helper()
+	if g.redact == nil {
+		return cfg
+	}
+	var out bytes.Buffer
+	w := g.redact.Writer(&out)
+	if _, err := w.Write(cfg); err != nil {
+		g.t.Fatalf("redacting the expected configuration: %v", err)
+	}
+	if err := w.End(); err != nil {
+		g.t.Fatalf("redacting the expected configuration: %v", err)
+	}
+	mac := hmac.New(sha256.New, g.redactKey)
+	mac.Write([]byte(plantedSecret))
+	marker := `"` + redact.Marker + hex.EncodeToString(mac.Sum(nil)) + `"`
+	if bytes.Contains(out.Bytes(), []byte(plantedSecret)) || !bytes.Contains(out.Bytes(), []byte(marker)) {
+		g.t.Fatalf("the redacted configuration holds the planted secret or not its marker %s: the test proves nothing", marker)
+	}
+	return out.Bytes()
+}
+
+// leaks fails the test for each file at the destination (a .part too) or in
+// the spool that holds the planted secret.
+func (g *ledger) leaks() {
+	g.t.Helper()
+	for _, root := range []string{g.dir, g.spool} {
+		if root == "" {
+			continue
+		}
+		for _, f := range files(g.t, root) {
+			b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(f)))
+			if err == nil && bytes.Contains(b, []byte(plantedSecret)) {
+				g.t.Errorf("LEAK: %s holds the planted secret, redact default set", filepath.Join(root, f))
+			}
+		}
+	}
 }
 
 // stored is the file below dir that holds snapshot name: NAME.age with
@@ -233,15 +303,15 @@ func (g *ledger) read(f string) ([]byte, error) {
 	return b, nil
 }
 
-// expect adds a snapshot that must be at dir/name, byte for byte content.
-// A second capture under the same name replaces the first: it overwrites
-// it at the destination too.
+// expect adds a snapshot that must be at dir/name, byte for byte the
+// configuration content as it lands (see landed). A second capture under the
+// same name replaces the first: it overwrites it at the destination too.
 func (g *ledger) expect(name string, content []byte) {
 	g.t.Helper()
 	if _, ok := g.want[name]; !ok {
 		g.names = append(g.names, name)
 	}
-	g.want[name] = content
+	g.want[name] = g.landed(content)
 }
 
 // count returns how many expected snapshots are at the destination, byte for
@@ -272,6 +342,9 @@ func (g *ledger) verdict(took time.Duration) {
 	delivered := 0
 	if g.dir != "" {
 		delivered = g.count()
+	}
+	if g.redact != nil {
+		g.leaks()
 	}
 	lost := len(g.names) - delivered
 	g.t.Logf("verdict: trials=%d faults=%d expected=%d delivered=%d lost=%d (%v%s)",
@@ -315,15 +388,29 @@ func faultLab(t *testing.T, s *suite, g *ledger) (*lab, map[string]any) {
 	if g.recipient != "" {
 		opts["encrypt-to"] = g.recipient
 	}
+	if g.redact != nil {
+		g.spool = l.spool
+		keyFile := filepath.Join(l.spool, "redact.key")
+		write(t, keyFile, append(slices.Clone(g.redactKey), '\n'), 0o600)
+		opts["redact"] = "default"
+		opts["redact-key-file"] = keyFile
+	}
 	return l, opts
 }
 
-// banner sets the running configuration: leaf11's, its login banner text.
+// plantedSecret is the password hash of the user banner adds: redacted
+// runs must never land it.
+const plantedSecret = "$y$j9T$fa017ed5ecre7000$plantedFaultsPlantedFaultsPlanted/h4"
+
+// banner sets the running configuration: leaf11's, its login banner text,
+// and a user whose password hash is plantedSecret.
 func (l *lab) banner(text string) []byte {
 	l.t.Helper()
 	return l.setRunning("leaf11", func(cfg map[string]any) {
 		sys := cfg["srl_nokia-system:system"].(map[string]any)
 		sys["srl_nokia-system-banner:banner"] = map[string]any{"login-banner": text}
+		aaa := sys["srl_nokia-aaa:aaa"].(map[string]any)
+		aaa["authentication"].(map[string]any)["user"] = []any{map[string]any{"username": "faults", "password": plantedSecret, "role": []any{"netops"}}}
 	})
 }
 
@@ -498,9 +585,9 @@ func (l *lab) manual(g *ledger, opts map[string]any, user string, code int, says
 	r := l.cli(user, opts, "snapshot")
 	g.trials++
 	oneLine(l.t, "manual snapshot", r, code, says...)
-	m := regexp.MustCompile(`^captured (leaf11/leaf11_\d{8}T\d{6}\.\d{3}Z_` + regexp.QuoteMeta(user) + `\.json) \(manual, by ` + regexp.QuoteMeta(user) + `\)`).FindStringSubmatch(r.stdout)
+	m := regexp.MustCompile(`^captured (leaf11/leaf11_\d{8}T\d{6}\.\d{3}Z_` + regexp.QuoteMeta(user) + `\.json) \(manual, by ` + regexp.QuoteMeta(user) + `[;)]`).FindStringSubmatch(r.stdout)
 	if m == nil {
-		l.t.Fatalf("manual snapshot printed %q; want \"captured leaf11/leaf11_TIME_%s.json (manual, by %s); ...\"", r.stdout, user, user)
+		l.t.Fatalf("manual snapshot printed %q; want \"captured leaf11/leaf11_TIME_%s.json (manual, by %s[; redacted values: N]); ...\"", r.stdout, user, user)
 	}
 	g.expect(m[1], running)
 	return m[1]
@@ -1149,7 +1236,7 @@ func (c *campaign) newState(burst, i int, last bool, pad int) kstate {
 	writeAtomic(c.t, filepath.Join(c.l.switchDir, "running.json"), cfg, 0o644)
 	user := campaignUsers[c.rng.IntN(len(campaignUsers))]
 	lc := c.l.commit(user, text)
-	st := kstate{lc: lc, user: user, name: snapName("leaf11", lc, user), cfg: cfg, sum: sha256.Sum256(cfg), last: last,
+	st := kstate{lc: lc, user: user, name: snapName("leaf11", lc, user), cfg: cfg, sum: sha256.Sum256(c.g.landed(cfg)), last: last,
 		ev: c.l.event(lc, c.opts, nil)}
 	c.byName[st.name] = len(c.states)
 	c.states = append(c.states, st)
