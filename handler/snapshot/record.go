@@ -34,6 +34,13 @@ type Record struct {
 	// its marker. RedactedValues counts the values replaced.
 	Redacted       bool `json:"redacted,omitempty"`
 	RedactedValues int  `json:"redacted_values,omitempty"`
+	// The chain (see Canonical): Seq numbers this switch's records from the
+	// chain's start, and Prev is the sha256 (hex) of the previous record's
+	// canonical JSON, empty where a chain starts, which ChainRestarted marks:
+	// the spool knew no previous record (a new or a lost spool).
+	Seq            int64  `json:"seq,omitempty"`
+	Prev           string `json:"prev,omitempty"`
+	ChainRestarted bool   `json:"chain_restarted,omitempty"`
 }
 
 // Changes counts what changed between two snapshots of one switch, by leaf path

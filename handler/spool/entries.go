@@ -25,12 +25,18 @@ type Entry struct {
 	ID      string // sorts in the order of Commit
 	Record  snapshot.Record
 	Targets []string // not yet delivered to
+	// Canonical is the record's canonical JSON (snapshot.Canonical) as it was
+	// chained at Commit: the bytes that land beside the snapshot and whose
+	// sha256 the next record's Prev holds. Empty for entries spooled before
+	// the chain existed.
+	Canonical []byte
 }
 
 // meta is the content of ID.meta.
 type meta struct {
-	Record  snapshot.Record `json:"record"`
-	Targets []string        `json:"targets"`
+	Record    snapshot.Record `json:"record"`
+	Targets   []string        `json:"targets"`
+	Canonical []byte          `json:"canonical,omitempty"` // exact bytes: Record's JSON may change as Stored grows
 }
 
 func contentPath(dir, id string) string { return filepath.Join(dir, snapsDir, id+".json") }
@@ -166,14 +172,18 @@ func (w *Writer) Commit(rec snapshot.Record, targets []string) (Entry, error) {
 	if err := w.f.Close(); err != nil {
 		return Entry{}, osErr(err, "writing the snapshot")
 	}
-	m, err := json.Marshal(meta{Record: rec, Targets: uniq})
-	if err != nil {
-		return Entry{}, fail.New(fail.Internal, "spool: encoding the snapshot's record: %w", err)
-	}
 
 	s := w.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	canonical, err := s.link(&rec)
+	if err != nil {
+		return Entry{}, err
+	}
+	m, err := json.Marshal(meta{Record: rec, Targets: uniq, Canonical: canonical})
+	if err != nil {
+		return Entry{}, fail.New(fail.Internal, "spool: encoding the snapshot's record: %w", err)
+	}
 	dir := filepath.Join(s.dir, snapsDir)
 	names, err := readNames(dir)
 	if err != nil {
@@ -194,10 +204,15 @@ func (w *Writer) Commit(rec snapshot.Record, targets []string) (Entry, error) {
 		return Entry{}, err
 	}
 	s.lastID = seq
-	e := Entry{ID: id, Record: rec, Targets: uniq}
+	e := Entry{ID: id, Record: rec, Targets: uniq, Canonical: canonical}
 
 	// The snapshot is safe now. Housekeeping that fails is logged, not
 	// returned: Open redoes it, and the caller must not retry the snapshot.
+	// A head not written is found again in the entry (see head), unless
+	// enforceBounds drops it first: the chain then restarts, openly.
+	if err := s.setHead(rec.Seq, canonical); err != nil {
+		s.logf("spool: snapshot %s spooled, but: %v", id, err)
+	}
 	entries, err := s.list()
 	if err == nil {
 		entries, err = s.enforceBounds(entries)
@@ -322,7 +337,7 @@ func (s *Spool) list() ([]Entry, error) {
 			s.logf("%v", err)
 			continue
 		}
-		entries = append(entries, Entry{ID: id, Record: m.Record, Targets: m.Targets})
+		entries = append(entries, Entry{ID: id, Record: m.Record, Targets: m.Targets, Canonical: m.Canonical})
 	}
 	return entries, nil
 }

@@ -13,6 +13,9 @@
 //	status         the last run's one-line report (0600)
 //	captured       where the captured history stands: the newest commit and
 //	               last-change a snapshot holds (0600)
+//	chain          the head of the switch's chain of records: the newest
+//	               record's sequence number and the sha256 of its canonical
+//	               JSON, which the next record's prev holds (0600)
 //	pending        the number of undelivered snapshots (0644: the event-handler
 //	               script, which does not run as root, reads it to decide on retries)
 //

@@ -76,6 +76,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 	want := rec
 	want.Size, want.SHA256 = e.Record.Size, e.Record.SHA256
+	want.Seq, want.ChainRestarted = 1, true // the spool's first record starts its chain
 	got := es[0]
 	if got.ID != e.ID || !reflectEqualJSON(t, got.Record, want) || !slices.Equal(got.Targets, e.Targets) {
 		t.Errorf("Pending()[0] = %+v\nwant %+v", got, Entry{ID: e.ID, Record: want, Targets: e.Targets})
