@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/handler"
+	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/option"
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
@@ -107,11 +108,12 @@ func (s *sw) work() error {
 	return handler.Work(s.t.Context(), c, handler.Env{Logf: s.t.Logf})
 }
 
-// landed lists the files a user finds in the backup folder, hidden ones included.
+// landed lists the files a user finds in the backup folder, hidden ones
+// included, but not the records beside each snapshot (records lists those).
 func (s *sw) landed() map[string]string {
 	files := map[string]string{}
 	filepath.WalkDir(s.out, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
+		if err == nil && !d.IsDir() && !destination.IsRecordName(p) {
 			b, _ := os.ReadFile(p)
 			rel, _ := filepath.Rel(s.out, p)
 			files[rel] = string(b)
@@ -451,6 +453,10 @@ func TestRetentionKeepsTheNewest(t *testing.T) {
 	slices.Sort(got)
 	if w := []string{want[2], want[3], filepath.Join("leaf1", "notes.txt")}; !slices.Equal(got, w) {
 		t.Errorf("left %q, want %q", got, w)
+	}
+	recs, _ := filepath.Glob(filepath.Join(s.out, "leaf1", "*.rec.json"))
+	if w := []string{filepath.Join(s.out, want[2]+".rec.json"), filepath.Join(s.out, want[3]+".rec.json")}; !slices.Equal(recs, w) {
+		t.Errorf("records left %q, want those of the snapshots kept, %q", recs, w)
 	}
 	// A template retention cannot read is refused before anything is queued.
 	_, err := handler.Handle(t.Context(), s.event(s.commit("erin", ""), map[string]any{"keep": "2", "name": "{host}/{user}.json"}),

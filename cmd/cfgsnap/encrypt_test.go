@@ -139,16 +139,26 @@ func TestEncryptedSnapshot(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, line)
 	}
-	var stored []string
+	var stored, records []string
 	filepath.WalkDir(backups, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			rel, _ := filepath.Rel(backups, p)
-			stored = append(stored, filepath.ToSlash(rel))
+			if strings.HasSuffix(p, ".rec.json") {
+				records = append(records, filepath.ToSlash(rel))
+			} else {
+				stored = append(stored, filepath.ToSlash(rel))
+			}
 		}
 		return err
 	})
 	if len(stored) != 1 || !strings.HasSuffix(stored[0], ".json.age") {
-		t.Fatalf("the target holds %q; want one NAME.age and nothing in the clear (%s)", stored, out)
+		t.Fatalf("the target holds %q; want one NAME.age and nothing in the clear but its record (%s)", stored, out)
+	}
+	// The record stays readable, and holds the plaintext's hash, not the configuration.
+	sum := sha256.Sum256(config)
+	if rec, err := os.ReadFile(filepath.Join(backups, strings.TrimSuffix(stored[0], ".age")+".rec.json")); len(records) != 1 || err != nil ||
+		!bytes.Contains(rec, []byte(hex.EncodeToString(sum[:]))) || bytes.Contains(rec, config[:min(len(config), 64)]) {
+		t.Errorf("records %q beside %s: %v; want NAME.rec.json in the clear with the configuration's sha256, and no configuration", records, stored[0], err)
 	}
 	ct := filepath.Join(backups, stored[0])
 	for _, key := range []string{sshPriv, ageKey} {
@@ -168,7 +178,6 @@ func TestEncryptedSnapshot(t *testing.T) {
 	if err := json.Unmarshal(bodies[0], &rec); err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(config)
 	if rec.SHA256 != hex.EncodeToString(sum[:]) || rec.Size != int64(len(config)) || rec.Config != nil ||
 		len(rec.Stored) != 1 || rec.Stored[0] != "file://"+backups+"/"+stored[0] || rec.Name+".age" != stored[0] {
 		t.Errorf("the webhook got %s; want the plaintext's sha256 and size, stored at the .age file, no config", bodies[0])

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -163,8 +164,8 @@ func TestOptionsFile(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, line)
 	}
 	for _, folder := range []string{"a", "b"} {
-		matches, _ := filepath.Glob(filepath.Join(dir, folder, "leaf9-*.json"))
-		if len(matches) != 1 {
+		matches, _ := filepath.Glob(filepath.Join(dir, folder, "leaf9-root.json*"))
+		if !slices.Equal(matches, []string{filepath.Join(dir, folder, "leaf9-root.json"), filepath.Join(dir, folder, "leaf9-root.json.rec.json")}) { // the snapshot and its record
 			t.Errorf("%s: %v; the file's targets and the flag's name should both apply (%s)", folder, matches, out)
 		}
 	}

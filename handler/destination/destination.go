@@ -1,8 +1,8 @@
 // Package destination defines where snapshots go: the Destination interface
 // that every backend implements, its optional Pruner and Locator, the wrappers
-// that retry, log, encrypt (age) and apply retention around one, and Kind,
-// how a backend's package describes its targets to the registry in package
-// target.
+// that retry, log, encrypt (age), store signed records and apply retention
+// around one, and Kind, how a backend's package describes its targets to the
+// registry in package target.
 //
 // To add a destination: write a package under handler/destination/ whose type
 // is a Destination and whose function Kind describes its targets, add that

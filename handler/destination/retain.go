@@ -141,7 +141,7 @@ func (w *retaining) prune(ctx context.Context, rec snapshot.Record) {
 	snaps := []dated{{name: saved, at: savedAt}}
 	for _, f := range files {
 		name, ours := strings.CutSuffix(f.Name, w.suffix)
-		if f.Name == saved || !ours {
+		if f.Name == saved || !ours || IsRecordName(f.Name) {
 			continue
 		}
 		if at, ok := pat.Match(name); ok {
@@ -158,6 +158,14 @@ func (w *retaining) prune(ctx context.Context, rec snapshot.Record) {
 			continue
 		}
 		w.logf("%s: retention removed %s (%s)", w, v.name, v.why)
+		// Its record and signature (WithRecords) go with it, after it: a
+		// record never names a snapshot that is not there.
+		base := strings.TrimSuffix(v.name, w.suffix)
+		for _, f := range []string{base + RecordSuffix, base + SignatureSuffix} {
+			if err := w.p.Remove(ctx, f); err != nil {
+				w.logf("%s: retention: removing %s failed: %s", w, f, w.reason(err))
+			}
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/handler/destination"
 	"github.com/cfgsnap/cfgsnap/handler/fail"
 	"github.com/cfgsnap/cfgsnap/handler/option"
+	"github.com/cfgsnap/cfgsnap/handler/sshsig"
 )
 
 // A Registry knows kinds of destination, and finds the kind of a target.
@@ -71,6 +72,9 @@ func (r *Registry) Parse(target string) (*url.URL, error) {
 // encrypt-to, a kind that Encrypts stores each snapshot encrypted as NAME.age
 // (destination.WithEncryption, inside the retries, so each try encrypts
 // anew), and a kind that does not is opened only if its EncryptTo lets it.
+// A kind that Encrypts (a file of its own per snapshot) also stores each
+// snapshot's record beside it, signed with option sign-key when set
+// (destination.WithRecords, also inside the retries).
 func (r *Registry) Open(target string, env Env) (destination.Destination, error) {
 	u, err := r.Parse(target)
 	if err != nil {
@@ -87,8 +91,21 @@ func (r *Registry) Open(target string, env Env) (destination.Destination, error)
 	if err != nil {
 		return nil, err
 	}
-	if to != nil {
-		d = destination.WithEncryption(d, to)
+	if k.Encrypts { // a file of its own per snapshot: its record goes beside it
+		signer, err := sshsig.FromOptions(env.Config)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		plain := d
+		if to != nil {
+			d = destination.WithEncryption(d, to)
+		}
+		var sign destination.Signer // a nil *sshsig.Signer must not become a non-nil Signer
+		if signer != nil {
+			sign = signer
+		}
+		d = destination.WithRecords(d, plain, sign)
 	}
 	now := env.Now
 	if now == nil {
