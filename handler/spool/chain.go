@@ -24,18 +24,22 @@ type chainHead struct {
 // chain file neither forks the chain nor loses its link. ok is false when
 // neither exists: the chain starts anew. Call it with s.mu held.
 func (s *Spool) head() (h chainHead, ok bool, err error) {
-	b, err := readFile(filepath.Join(s.dir, chainFile))
+	p := filepath.Join(s.dir, chainFile)
+	b, err := readFile(p)
+	if err == nil {
+		err = json.Unmarshal(b, &h)
+		if err == nil && (h.Seq < 1 || len(h.Hash) != 64) {
+			err = errors.New("no sequence number and hash")
+		}
+	}
 	switch {
 	case err == nil:
-		if err := json.Unmarshal(b, &h); err != nil || h.Seq < 1 || len(h.Hash) != 64 {
-			// A damaged head cannot be trusted: restarting says so openly.
-			s.logf("spool: %s is damaged; the chain of records restarts", filepath.Join(s.dir, chainFile))
-			h = chainHead{}
-		} else {
-			ok = true
-		}
+		ok = true
 	case !errors.Is(err, fs.ErrNotExist):
-		return h, false, osErr(err, "reading the chain of records")
+		// A head that cannot be read or trusted must not cost the snapshot:
+		// the chain restarts, and the record says so openly.
+		s.logf("spool: %s is unusable (%v); the chain of records restarts", p, err)
+		h = chainHead{}
 	}
 	entries, err := s.list()
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cfgsnap/cfgsnap/handler/snapshot"
@@ -91,4 +92,35 @@ func TestChainHeadFromSpooledEntry(t *testing.T) {
 	os.Remove(filepath.Join(dir, "chain")) // also when there is no chain file at all
 	d := commit(t, s2, "d", "config four", "file:///a")
 	checkLink(t, c, d)
+}
+
+// A damaged or unreadable chain file costs no snapshot: the chain restarts,
+// openly, and goes on from the entry still spooled.
+func TestChainRestartsWhenDamaged(t *testing.T) {
+	for name, damage := range map[string]func(p string) error{
+		"cut short": func(p string) error { return os.WriteFile(p, []byte(`{"seq":3,"ha`), 0o600) },
+		"unreadable": func(p string) error { // a folder: reading fails, and so does replacing it
+			os.Remove(p)
+			return os.Mkdir(p, 0o700)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, logs := openSpool(t, dir, 10, 1<<20)
+			a := commit(t, s, "a", "config one", "file:///a")
+			s.Delivered(a, "file:///a", "")
+			if err := damage(filepath.Join(dir, "chain")); err != nil {
+				t.Fatal(err)
+			}
+			b := commit(t, s, "b", "config two", "file:///a")
+			if b.Record.Seq != 1 || b.Record.Prev != "" || !b.Record.ChainRestarted {
+				t.Errorf("after the chain file was damaged: seq %d prev %q restarted %v; want seq 1, no prev, chain_restarted", b.Record.Seq, b.Record.Prev, b.Record.ChainRestarted)
+			}
+			if !strings.Contains(logs.String(), "chain of records restarts") {
+				t.Errorf("nothing logged about the damaged chain file:\n%s", logs.String())
+			}
+			c := commit(t, s, "c", "config three", "file:///a")
+			checkLink(t, b, c)
+		})
+	}
 }
