@@ -50,11 +50,13 @@ func capture(ctx context.Context, r *run, lastChanges func() []time.Time, manual
 		return nil, fail.As(fail.Source, err)
 	case rd.Unchanged:
 		return nil, nil
-	case sink.redactor != nil:
+	}
+	if sink.redactor != nil {
 		if err := sink.redactor.End(); err != nil {
 			return nil, err
 		}
-	case rd.NoList != nil:
+	}
+	if rd.NoList != nil {
 		// Who committed is worth less than the configuration itself.
 		env.logf("commit list unavailable, user unknown: %v", rd.NoList)
 	}
