@@ -70,7 +70,11 @@ while IFS= read -r f; do
 	found=1
 	printf '   %s  %s bytes\n' "${f#"$out"/}" "$(stat -c %s "$f")"
 	if cmp -s "$f" "$out/switch/running.json"; then echo "   content: identical to the switch's running configuration"; else echo "   content: DIFFERS"; exit 1; fi
-done < <(find "$out/backups" -type f | sort)
+done < <(find "$out/backups" -type f ! -name '*.rec.json' ! -name '*.sig' | sort)
 [ $found = 1 ] || { echo "   nothing; worker log:"; cat "$out/spool/worker.log" >&2; exit 1; }
+# Beside each snapshot, its record: the hashes and names the chain links (see README, Signed records).
+while IFS= read -r f; do
+	printf '   %s  %s bytes: its record (sha256 %s)\n' "${f#"$out"/}" "$(stat -c %s "$f")" "$(sha256sum <"$f" | cut -c1-16)..."
+done < <(find "$out/backups" -type f -name '*.rec.json' | sort)
 echo "== worker log"
 sed 's/^/   /' "$out/spool/worker.log"
