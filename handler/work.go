@@ -145,7 +145,7 @@ func drain(ctx context.Context, r *run) (report, error) {
 			// Events queued during the read may name its newest commit's last-change.
 			queued := func() []time.Time {
 				if jobs, err := r.spool.Jobs(); err == nil {
-					lcs, _ := readJobs(jobs, base, Env{})
+					lcs, _ := parseJobs(jobs, Env{})
 					return append(lcs, lastChanges...)
 				}
 				return lastChanges
@@ -175,10 +175,31 @@ func drain(ctx context.Context, r *run) (report, error) {
 
 // readJobs returns the last-changes of the queued events, and the options of
 // the newest one over base: it carries the instance's current configuration.
-// An event that no longer parses (handle checked it) is dropped and logged.
 func readJobs(jobs []spool.Job, base *option.Config, env Env) ([]time.Time, *option.Config) {
+	lastChanges, newest := parseJobs(jobs, env)
+	if newest == nil {
+		return lastChanges, base
+	}
+	c := base.Clone()
+	if err := c.SetEvent(newest.Options); err != nil {
+		env.logf("queued event %s: options: %v", newest.id, err)
+		return lastChanges, base
+	}
+	return lastChanges, c
+}
+
+// queuedEvent is a job's event and its ID, for messages.
+type queuedEvent struct {
+	event.Event
+	id string
+}
+
+// parseJobs returns the last-changes of the queued events and the newest
+// event (nil if none parses). An event that no longer parses (handle checked
+// it) is dropped and logged.
+func parseJobs(jobs []spool.Job, env Env) ([]time.Time, *queuedEvent) {
 	var lastChanges []time.Time
-	c := base
+	var newest *queuedEvent
 	for _, j := range jobs {
 		ev, err := event.Parse(j.Event)
 		if err != nil {
@@ -186,11 +207,7 @@ func readJobs(jobs []spool.Job, base *option.Config, env Env) ([]time.Time, *opt
 			continue
 		}
 		lastChanges = append(lastChanges, ev.LastChange)
-		c = base.Clone()
-		if err := c.SetEvent(ev.Options); err != nil {
-			env.logf("queued event %s: options: %v", j.ID, err)
-			c = base
-		}
+		newest = &queuedEvent{ev, j.ID}
 	}
-	return lastChanges, c
+	return lastChanges, newest
 }
