@@ -1,6 +1,7 @@
 package source
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -237,18 +238,8 @@ func complete(list []snapshot.Commit, base int64) []snapshot.Commit {
 			out = append(out, c)
 		}
 	}
-	slices.SortFunc(out, func(a, b snapshot.Commit) int { return cmpID(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b snapshot.Commit) int { return cmp.Compare(a.ID, b.ID) })
 	return out
-}
-
-func cmpID(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // unsettled is the reading of a read that commits kept overtaking: it names
@@ -269,7 +260,7 @@ func unsettled(req Request, before, later []snapshot.Commit, base int64) (Readin
 			}
 		}
 	}
-	slices.SortFunc(possibly, func(a, b snapshot.Commit) int { return cmpID(a.ID, b.ID) })
+	slices.SortFunc(possibly, func(a, b snapshot.Commit) int { return cmp.Compare(a.ID, b.ID) })
 	if len(named) == 0 && !req.Manual {
 		return Reading{}, fail.New(fail.Source, "the configuration did not settle within commit-wait (%v): %s still changing it; the events stay queued for the next run", req.Budget, describe(possibly))
 	}
