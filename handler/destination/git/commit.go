@@ -1,6 +1,7 @@
 package git
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -308,7 +309,7 @@ func message(rec snapshot.Record, sum, branch string, changes *snapshot.Changes,
 // started, comment.
 func writeCommits(b *strings.Builder, commits []snapshot.Commit) {
 	commits = slices.Clone(commits)
-	slices.SortFunc(commits, func(x, y snapshot.Commit) int { return int(min(max(x.ID-y.ID, -1), 1)) })
+	slices.SortFunc(commits, func(x, y snapshot.Commit) int { return cmp.Compare(x.ID, y.ID) })
 	for _, c := range commits {
 		fmt.Fprintf(b, "  %d by %s", c.ID, orUnknown(oneLine(c.Username, 64, "")))
 		if !c.Started.IsZero() {
