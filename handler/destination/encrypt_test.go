@@ -155,7 +155,6 @@ func TestReadRecipientsRefuses(t *testing.T) {
 // sizes is a Destination that checks and counts what it is sent.
 type sizes struct {
 	rec  snapshot.Record
-	got  int64
 	data bytes.Buffer
 	keep bool // keep the data, else count it only
 }
