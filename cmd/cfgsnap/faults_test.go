@@ -1707,7 +1707,6 @@ type hostile struct {
 	canaries string            // where a command that ran would leave a file
 	mark     string            // in names that, escaping, would land in /etc
 	planted  map[string][]byte // below the server's root: must stay as they are
-	n        int
 }
 
 // canary is a file that appears only if a shell ran a hostile value.
